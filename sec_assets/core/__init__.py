@@ -1,0 +1,1 @@
+"""Dagster-free core: audio I/O, features, models and the lineage catalog."""

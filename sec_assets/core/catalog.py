@@ -1,0 +1,196 @@
+"""The lineage catalog: ``SEC_HOME/catalog.duckdb``, views over the partitioned Parquet store.
+
+DuckDB allows one writing process per database file, while steps run as separate processes (later
+on separate nodes). So no step ever writes to the DuckDB file: every step writes its own Parquet
+partition (atomically, see :mod:`sec_assets.core.storage`) plus one lineage row for that
+partition, and the catalog is a set of *views* over those files. The database file is written
+only when the view definitions change, under an exclusive file lock, so any number of concurrent
+writers neither lose nor corrupt rows, and re-materializing a partition replaces its rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from sec_assets.core import storage
+
+CATALOG_VERSION = 1
+
+# Parquet tables written by the assets: table → (schema, view name, columns hidden in the view).
+TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "raw_manifest": {
+        "audio_class": pl.String, "partition_key": pl.String, "path": pl.String,
+        "relative_path": pl.String, "format": pl.String, "sample_rate": pl.Int64,
+        "channels": pl.Int64, "frames": pl.Int64, "duration_s": pl.Float64, "sha256": pl.String,
+        "size_bytes": pl.Int64, "status": pl.String, "error": pl.String,
+    },
+    "augmented_segments": {
+        "segment_key": pl.String, "audio_class": pl.String, "partition_key": pl.String,
+        "source_sha256": pl.String, "source_path": pl.String, "round": pl.Int64,
+        "index": pl.Int64, "start_s": pl.Float64, "duration_s": pl.Float64, "padded": pl.Boolean,
+        "sample_rate": pl.Int64, "seed": pl.UInt64, "noise_gain": pl.Float64,
+        "noise_rms": pl.Float64, "audio": pl.Binary,
+    },
+    "clap_embeddings": {
+        "segment_key": pl.String, "partition_key": pl.String, "source_sha256": pl.String,
+        "model_id": pl.String, "model_sha256": pl.String, "random_init": pl.Boolean,
+        "embedding": pl.Array(pl.Float32, 1024),
+    },
+    "octave_spectrograms": {
+        "segment_key": pl.String, "partition_key": pl.String, "octave": pl.Int64,
+        "source_sha256": pl.String, "n_frames": pl.Int64, "n_bands": pl.Int64,
+        "center_hz": pl.List(pl.Float64), "levels_db": pl.List(pl.Float32),
+    },
+    "splits": {
+        "segment_key": pl.String, "partition_key": pl.String, "octave": pl.Int64,
+        "source_sha256": pl.String, "split": pl.String,
+    },
+    "trained_classifier": {
+        "octave": pl.Int64, "model_path": pl.String, "model_sha256": pl.String,
+        "classes": pl.List(pl.String), "n_features": pl.Int64, "n_train": pl.Int64,
+        "n_es": pl.Int64, "epochs": pl.Int64, "best_es_loss": pl.Float64,
+        "embedding_model_sha256": pl.String,
+    },
+    "evaluation_report": {
+        "octave": pl.Int64, "split": pl.String, "n": pl.Int64, "accuracy": pl.Float64,
+        "macro_precision": pl.Float64, "macro_recall": pl.Float64, "macro_f05": pl.Float64,
+        "mean_average_precision": pl.Float64, "model_sha256": pl.String, "report_path": pl.String,
+    },
+    "lineage": {
+        "asset": pl.String, "partition_key": pl.String, "run_id": pl.String,
+        "code_version": pl.String, "params": pl.String, "inputs": pl.String,
+        "output_fingerprint": pl.String, "rows": pl.Int64, "created_at": pl.Datetime("us", "UTC"),
+    },
+}
+
+# catalog view → (table, columns excluded from the view)
+VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "audio_files": ("raw_manifest", ()),
+    "segments": ("augmented_segments", ("audio",)),
+    "embeddings": ("clap_embeddings", ()),
+    "spectrograms": ("octave_spectrograms", ()),
+    "splits": ("splits", ()),
+    "models": ("trained_classifier", ()),
+    "evaluations": ("evaluation_report", ()),
+    "lineage": ("lineage", ()),
+}
+
+
+def catalog_path(home: Path) -> Path:
+    return home / "catalog.duckdb"
+
+
+@contextlib.contextmanager
+def _locked(home: Path) -> Iterator[None]:
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "catalog.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _stamp(home: Path) -> str:
+    return json.dumps({"version": CATALOG_VERSION, "home": str(home)})
+
+
+def _view_sql(home: Path, view: str, table: str, exclude: Sequence[str]) -> str:
+    pattern = str(storage.table_dir(home, table) / "**" / "*.parquet").replace("'", "''")
+    select = f"* EXCLUDE ({', '.join(exclude)})" if exclude else "*"
+    return (
+        f'CREATE OR REPLACE VIEW "{view}" AS SELECT {select} FROM read_parquet('
+        f"'{pattern}', union_by_name = true, hive_partitioning = false)"
+    )
+
+
+def ensure_catalog(home: Path) -> Path:
+    """Create the schema files and the catalog's views once (idempotent, safe concurrently)."""
+    path = catalog_path(home)
+    stamp_file = home / "catalog.stamp"
+    if path.exists() and stamp_file.exists() and stamp_file.read_text() == _stamp(home):
+        return path
+    with _locked(home):
+        if path.exists() and stamp_file.exists() and stamp_file.read_text() == _stamp(home):
+            return path
+        for table, schema in TABLE_SCHEMAS.items():
+            storage.ensure_schema_file(home, table, schema)
+        with duckdb.connect(str(path)) as con:
+            for view, (table, exclude) in VIEWS.items():
+                con.execute(_view_sql(home, view, table, exclude))
+        storage.atomic_write_bytes(stamp_file, _stamp(home).encode())
+    return path
+
+
+def query(home: Path, sql: str) -> pl.DataFrame:
+    """Run read-only SQL against the catalog (concurrent readers are fine)."""
+    path = ensure_catalog(home)
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).pl()
+
+
+def record_lineage(
+    home: Path,
+    *,
+    asset: str,
+    partition_key: str,
+    run_id: str,
+    code_version: str,
+    params: Mapping[str, Any],
+    inputs: Sequence[Mapping[str, Any]],
+    output_fingerprint: str,
+    rows: int,
+) -> None:
+    """Replace the lineage row of one (asset, partition)."""
+    frame = pl.DataFrame(
+        {
+            "asset": [asset], "partition_key": [partition_key], "run_id": [run_id],
+            "code_version": [code_version],
+            "params": [json.dumps(dict(params), sort_keys=True, default=str)],
+            "inputs": [json.dumps(list(inputs), sort_keys=True, default=str)],
+            "output_fingerprint": [output_fingerprint], "rows": [rows],
+            "created_at": [dt.datetime.now(dt.UTC)],
+        },
+        schema=TABLE_SCHEMAS["lineage"],
+    )
+    storage.write_partition(home, "lineage", {"asset": asset, "partition": partition_key}, frame)
+
+
+def read_lineage(home: Path, asset: str, partition_key: str) -> dict[str, Any] | None:
+    """The lineage row of one (asset, partition), or None if it was never materialized."""
+    try:
+        frame = storage.read_partition(home, "lineage", {"asset": asset, "partition": partition_key})
+    except FileNotFoundError:
+        return None
+    return frame.row(0, named=True)
+
+
+def write_table_partition(
+    home: Path, table: str, dims: Mapping[str, str], frames: pl.DataFrame | Iterable[pl.DataFrame]
+) -> tuple[Path, str, int]:
+    """Write one partition of a catalogued table, cast to the table's schema (catches drift).
+
+    An empty partition still gets one zero-row file, so "materialized, nothing in it" differs
+    from "never materialized".
+    """
+    ensure_catalog(home)
+    schema = TABLE_SCHEMAS[table]
+
+    def conformed() -> Iterator[pl.DataFrame]:
+        wrote = False
+        for frame in [frames] if isinstance(frames, pl.DataFrame) else frames:
+            wrote = True
+            yield frame.select([pl.col(c).cast(t) for c, t in schema.items()])
+        if not wrote:
+            yield pl.DataFrame(schema=schema)
+
+    return storage.write_partition(home, table, dims, conformed())

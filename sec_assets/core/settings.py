@@ -1,0 +1,127 @@
+"""Project settings: typed defaults ← ``configs/*.yaml`` ← environment variables.
+
+One source of truth shared by the CLI, the Dagster resources and notebooks. Later layers win:
+the built-in defaults, then the YAML file named by ``SEC_CONFIG`` (default ``configs/sec.yaml``
+in the working directory, if present), then ``SEC_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SPLITS = ("train", "es", "valid", "test")
+
+# environment variable → settings field
+ENV_FIELDS = {
+    "SEC_HOME": "home",
+    "SEC_AUDIO_ROOT": "audio_root",
+    "SEC_MODELS": "models",
+    "SEC_TARGET_SAMPLE_RATE": "target_sample_rate",
+    "SEC_SEGMENT_SECONDS": "segment_seconds",
+    "SEC_OCTAVES": "octaves",
+    "SEC_SEED": "seed",
+}
+
+
+class Settings(BaseModel):
+    """Every tunable of the pipeline; paths are resolved to absolute paths."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    home: Path = Field(Path(".sec"), description="root of all outputs (SEC_HOME)")
+    audio_root: Path | None = Field(
+        None, description="landing folder, one sub-folder per class (SEC_AUDIO_ROOT); "
+        "default <home>/landing"
+    )
+    models: Path | None = Field(None, description="model store (SEC_MODELS); default <home>/models")
+    target_sample_rate: int = Field(44100, gt=0, description="segments are resampled to this rate")
+    segment_seconds: float = Field(7.0, gt=0)
+    hop_seconds: float | None = Field(None, gt=0, description="default: segment_seconds")
+    min_segment_seconds: float = Field(
+        1.0, ge=0, description="a last partial window shorter than this is dropped"
+    )
+    octaves: tuple[int, ...] = Field((1, 3, 6, 12, 24), description="bands per octave")
+    frame_seconds: float = Field(0.1, gt=0, description="spectrogram frame length")
+    noise_mix: float = Field(0.3, ge=0, le=1, description="fraction of noise mixed in")
+    seed: int = 0
+    split_fractions: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.6, "es": 0.1, "valid": 0.15, "test": 0.15}
+    )
+    embed_batch_size: int = Field(8, gt=0)
+    classifier_epochs: int = Field(150, gt=0)
+    classifier_patience: int = Field(10, gt=0)
+    classifier_learning_rate: float = Field(0.01, gt=0)
+
+    @field_validator("octaves", mode="before")
+    @classmethod
+    def _parse_octaves(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v for v in value.replace(" ", "").split(",") if v]
+        return tuple(int(v) for v in value)
+
+    @field_validator("octaves")
+    @classmethod
+    def _check_octaves(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(v <= 0 for v in value):
+            raise ValueError("octaves must be a non-empty list of positive integers")
+        return tuple(sorted(set(value)))
+
+    @field_validator("split_fractions")
+    @classmethod
+    def _check_splits(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) != set(SPLITS):
+            raise ValueError(f"split_fractions needs exactly the keys {SPLITS}, got {sorted(value)}")
+        if any(v < 0 for v in value.values()) or abs(sum(value.values()) - 1.0) > 1e-6:
+            raise ValueError("split_fractions must be non-negative and sum to 1")
+        if value["train"] <= 0 or value["test"] <= 0:
+            raise ValueError("split_fractions needs train > 0 and test > 0")
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        home = self.home.expanduser().absolute()
+        object.__setattr__(self, "home", home)
+        for name, default in (("audio_root", home / "landing"), ("models", home / "models")):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value or default).expanduser().absolute())
+        return self
+
+    @property
+    def landing(self) -> Path:
+        assert self.audio_root is not None  # resolved by the validator
+        return self.audio_root
+
+    @property
+    def model_store(self) -> Path:
+        assert self.models is not None  # resolved by the validator
+        return self.models
+
+    @property
+    def hop(self) -> float:
+        return self.hop_seconds or self.segment_seconds
+
+
+def load_settings(
+    config_file: Path | None = None, env: dict[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Defaults ← YAML ← environment ← explicit keyword overrides."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    path = config_file or Path(env.get("SEC_CONFIG", "configs/sec.yaml"))
+    if path.is_file():
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
+        values.update(loaded)
+    elif config_file is not None or "SEC_CONFIG" in env:
+        raise FileNotFoundError(f"settings file {path} does not exist")
+    for var, field in ENV_FIELDS.items():
+        if env.get(var):
+            values[field] = env[var]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

@@ -1,0 +1,148 @@
+"""Partitioned Parquet storage under ``SEC_HOME`` with atomic, replacing writes.
+
+Layout: ``<home>/data/<table>/<dim>=<value>[/<dim>=<value>]/part-NNNNN.parquet``. A partition is
+written into a scratch directory on the same filesystem and swapped into place with renames, so
+readers never see a half-written partition and a re-run *replaces* a partition instead of
+appending to it (the predecessor duplicated records on resume). Each table also holds a
+zero-row ``_schema.parquet`` so catalog views bind before any partition exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import polars as pl
+
+from sec_assets.core.hashing import files_sha256
+
+SCHEMA_FILE = "_schema.parquet"
+
+
+def data_root(home: Path) -> Path:
+    return home / "data"
+
+
+def table_dir(home: Path, table: str) -> Path:
+    return data_root(home) / table
+
+
+def partition_dir(home: Path, table: str, dims: Mapping[str, str]) -> Path:
+    """Directory of one partition; dims are ordered by name so the path is unique."""
+    parts = [f"{name}={dims[name]}" for name in sorted(dims)]
+    return table_dir(home, table).joinpath(*parts)
+
+
+def scratch_dir(home: Path) -> Path:
+    path = home / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def replacing_dir(final: Path, home: Path) -> Iterator[Path]:
+    """Yield an empty scratch dir; on success it replaces ``final`` (on error it is removed)."""
+    tmp = scratch_dir(home) / f"new-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        final.parent.mkdir(parents=True, exist_ok=True)
+        for path in tmp.iterdir():  # make the data durable before it becomes visible
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+        old = scratch_dir(home) / f"old-{uuid.uuid4().hex}"
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(final, old)
+        os.rename(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file via temp file + rename in the same directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_partition(
+    home: Path, table: str, dims: Mapping[str, str], frames: Iterable[pl.DataFrame] | pl.DataFrame
+) -> tuple[Path, str, int]:
+    """Replace one partition with the given frame(s), one Parquet file each.
+
+    ``frames`` may be a generator: each frame is written as it arrives, so memory is bounded by
+    one frame (a shard), not by the partition. Returns (partition directory, sha256 fingerprint
+    of the written files, row count).
+    """
+    if isinstance(frames, pl.DataFrame):
+        frames = [frames]
+    final = partition_dir(home, table, dims)
+    rows = 0
+    with replacing_dir(final, home) as tmp:
+        written = []
+        for i, frame in enumerate(frames):
+            path = tmp / f"part-{i:05d}.parquet"
+            frame.write_parquet(path, compression="zstd", statistics=True)
+            written.append(path)
+            rows += frame.height
+        fingerprint = files_sha256(written)
+    return final, fingerprint, rows
+
+
+def partition_files(home: Path, table: str, dims: Mapping[str, str]) -> list[Path]:
+    return sorted(partition_dir(home, table, dims).glob("part-*.parquet"))
+
+
+def read_partition(
+    home: Path, table: str, dims: Mapping[str, str], columns: list[str] | None = None
+) -> pl.DataFrame:
+    """Read one partition; a missing partition is an error that names what to materialize."""
+    files = partition_files(home, table, dims)
+    if not files:
+        raise FileNotFoundError(
+            f"no data for {table} partition {dict(dims)} under {partition_dir(home, table, dims)}:"
+            f" materialize {table} for that partition first"
+        )
+    return pl.concat([pl.read_parquet(f, columns=columns) for f in files], how="vertical")
+
+
+def iter_partition_batches(
+    home: Path, table: str, dims: Mapping[str, str], batch_rows: int, columns: list[str] | None = None
+) -> Iterator[pl.DataFrame]:
+    """Stream a partition in row batches so memory is bounded by the batch, not the class."""
+    for path in partition_files(home, table, dims):
+        lazy = pl.scan_parquet(path)
+        if columns:
+            lazy = lazy.select(columns)
+        height = pl.scan_parquet(path).select(pl.len()).collect().item()
+        for offset in range(0, height, batch_rows):
+            yield lazy.slice(offset, batch_rows).collect()
+
+
+def ensure_schema_file(home: Path, table: str, schema: Mapping[str, pl.DataType]) -> None:
+    """Write the table's zero-row schema file if it is missing or differs."""
+    path = table_dir(home, table) / SCHEMA_FILE
+    empty = pl.DataFrame(schema=dict(schema))
+    if path.exists():
+        try:
+            if pl.read_parquet_schema(path) == empty.schema:
+                return
+        except Exception:  # a damaged schema file is simply rewritten
+            pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = scratch_dir(home) / f"schema-{uuid.uuid4().hex}.parquet"
+    empty.write_parquet(tmp)
+    os.replace(tmp, path)
