@@ -37,7 +37,7 @@ fi
 
 export UV_PYTHON="$VENV/bin/python"
 "$VENV/bin/uv" pip install --quiet --compile-bytecode "${extra[@]}" -r "$LOCK"
-"$VENV/bin/uv" pip install --quiet --compile-bytecode --no-deps -e .
+"$VENV/bin/uv" pip install --quiet --compile-bytecode --no-deps --config-settings editable_mode=compat -e .
 rm -f "$VENV"/.sec-setup-*
 touch "$stamp"
 echo "setup: $VENV ready (torch build: $BUILD)"

@@ -1,0 +1,80 @@
+"""The one Dagster resource: typed settings for paths and parameters (defaults from configs/)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from sec_assets.core.segments import SegmentParams
+from sec_assets.core.settings import Settings, load_settings
+
+
+class SecResource(ConfigurableResource):
+    """Where data lives and how it is processed; every field can be overridden per run."""
+
+    home: str = Field(description="root of all outputs (SEC_HOME)")
+    audio_root: str = Field(description="landing folder with one sub-folder per class")
+    models: str = Field(description="model store (SEC_MODELS)")
+    target_sample_rate: int = 44100
+    segment_seconds: float = 7.0
+    hop_seconds: float | None = None
+    min_segment_seconds: float = 1.0
+    frame_seconds: float = 0.1
+    noise_mix: float = 0.3
+    seed: int = 0
+    split_fractions: dict[str, float] = Field(default_factory=dict)
+    embed_batch_size: int = 8
+    classifier_epochs: int = 150
+    classifier_patience: int = 10
+    classifier_learning_rate: float = 0.01
+    allow_random_init: bool = Field(
+        True, description="use a randomly initialised CLAP when the store has no real weights"
+    )
+    torch_threads: int = Field(0, description="0: the CPUs this step was given")
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> SecResource:
+        s = settings or load_settings()
+        return cls(
+            home=str(s.home), audio_root=str(s.landing), models=str(s.model_store),
+            target_sample_rate=s.target_sample_rate, segment_seconds=s.segment_seconds,
+            hop_seconds=s.hop_seconds, min_segment_seconds=s.min_segment_seconds,
+            frame_seconds=s.frame_seconds, noise_mix=s.noise_mix, seed=s.seed,
+            split_fractions=dict(s.split_fractions), embed_batch_size=s.embed_batch_size,
+            classifier_epochs=s.classifier_epochs, classifier_patience=s.classifier_patience,
+            classifier_learning_rate=s.classifier_learning_rate,
+        )
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home)
+
+    @property
+    def audio_root_path(self) -> Path:
+        return Path(self.audio_root)
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.models)
+
+    def segment_params(self) -> SegmentParams:
+        return SegmentParams(
+            sample_rate=self.target_sample_rate, segment_seconds=self.segment_seconds,
+            hop_seconds=self.hop_seconds or self.segment_seconds,
+            min_segment_seconds=self.min_segment_seconds, noise_mix=self.noise_mix, seed=self.seed,
+        )
+
+    def split_fractions_or_default(self) -> dict[str, float]:
+        return self.split_fractions or dict(Settings().split_fractions)
+
+    def cpu_count(self) -> int:
+        """CPUs this process may use: explicit, else Slurm's allocation, else the affinity mask."""
+        if self.torch_threads > 0:
+            return self.torch_threads
+        slurm = os.environ.get("SLURM_CPUS_PER_TASK")
+        if slurm and slurm.isdigit():
+            return int(slurm)
+        return max(1, len(os.sched_getaffinity(0)))
