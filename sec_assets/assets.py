@@ -5,9 +5,9 @@ lineage row for it, and returns metadata for the UI. Nothing flows through an IO
 same code runs in-process, in subprocesses or as Slurm jobs on other nodes.
 """
 
-
 import json
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from dagster import (
     AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
+    BetaWarning,
     MaterializeResult,
     MetadataValue,
     MultiToSingleDimensionPartitionMapping,
@@ -43,6 +44,12 @@ from sec_assets.partitions import (
     octave_partitions,
 )
 from sec_assets.resources import SecResource
+
+with warnings.catch_warnings():  # the mapping is "beta" in Dagster 1.13; tested here
+    warnings.simplefilter("ignore", BetaWarning)
+    _BY_CLASS = MultiToSingleDimensionPartitionMapping(partition_dimension_name=AUDIO_CLASS)
+    _BY_OCTAVE = MultiToSingleDimensionPartitionMapping(partition_dimension_name=OCTAVE)
+_ALL = AllPartitionMapping()
 
 SEGMENT_SHARD = 64  # segments per Parquet file: bounds memory by the shard, not the class
 
@@ -85,26 +92,45 @@ def _upstream(home: Path, pairs: Sequence[tuple[str, str]]) -> list[dict[str, An
         row = catalog.read_lineage(home, asset_name, key)
         if row is None:
             raise FileNotFoundError(f"{asset_name} partition {key!r} is not materialized yet")
-        refs.append({"asset": asset_name, "partition_key": key, "run_id": row["run_id"],
-                     "output_fingerprint": row["output_fingerprint"]})
+        refs.append(
+            {
+                "asset": asset_name,
+                "partition_key": key,
+                "run_id": row["run_id"],
+                "output_fingerprint": row["output_fingerprint"],
+            }
+        )
     return refs
 
 
 def _finish(
-    context: AssetExecutionContext, sec: SecResource, asset_name: str, partition_key: str,
-    written: tuple[Path, str, int], params: Mapping[str, Any], inputs: list[dict[str, Any]],
+    context: AssetExecutionContext,
+    sec: SecResource,
+    asset_name: str,
+    partition_key: str,
+    written: tuple[Path, str, int],
+    params: Mapping[str, Any],
+    inputs: list[dict[str, Any]],
     metadata: dict[str, Any],
 ) -> MaterializeResult:
     path, fingerprint, rows = written
     catalog.record_lineage(
-        sec.home_path, asset=asset_name, partition_key=partition_key, run_id=context.run_id,
-        code_version=_code_version(asset_name), params=params, inputs=inputs,
-        output_fingerprint=fingerprint, rows=rows,
+        sec.home_path,
+        asset=asset_name,
+        partition_key=partition_key,
+        run_id=context.run_id,
+        code_version=_code_version(asset_name),
+        params=params,
+        inputs=inputs,
+        output_fingerprint=fingerprint,
+        rows=rows,
     )
     return MaterializeResult(
         metadata={
-            "rows": rows, "path": MetadataValue.path(str(path)),
-            "output_fingerprint": fingerprint, "code_version": _code_version(asset_name),
+            "rows": rows,
+            "path": MetadataValue.path(str(path)),
+            "output_fingerprint": fingerprint,
+            "code_version": _code_version(asset_name),
             **metadata,
         }
     )
@@ -152,10 +178,19 @@ def raw_manifest(context: AssetExecutionContext, sec: SecResource) -> Materializ
     ).row(0, named=True)
     context.log.info(f"{key} ({name!r}): {ok.height} ok, {failed.height} failed, {hours:.3f} h")
     return _finish(
-        context, sec, "raw_manifest", key, written, {"audio_root": sec.audio_root}, [],
+        context,
+        sec,
+        "raw_manifest",
+        key,
+        written,
+        {"audio_root": sec.audio_root},
+        [],
         {
-            "class_name": name, "files": frame.height, "files_ok": ok.height,
-            "files_failed": failed.height, "class_hours": round(hours, 4),
+            "class_name": name,
+            "files": frame.height,
+            "files_ok": ok.height,
+            "files_failed": failed.height,
+            "class_hours": round(hours, 4),
             "total_hours_all_classes": round(float(all_classes["hours"]), 4),
             "classes_scanned": int(all_classes["classes"]),
             "failures": _md_table(failed.select("relative_path", "error")),
@@ -186,14 +221,25 @@ def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> Mate
         for i, src in enumerate(sources.iter_rows(named=True)):
             try:
                 for seg in segment_file(Path(src["path"]), key, src["sha256"], params):
-                    rows.append({
-                        "segment_key": seg.key, "audio_class": src["audio_class"], "partition_key": key,
-                        "source_sha256": src["sha256"], "source_path": src["path"], "round": seg.round,
-                        "index": seg.index, "start_s": seg.start_s, "duration_s": seg.duration_s,
-                        "padded": seg.padded, "sample_rate": params.sample_rate, "seed": seg.seed,
-                        "noise_gain": seg.noise_gain, "noise_rms": seg.noise_rms,
-                        "audio": encode_audio(seg.audio),
-                    })
+                    rows.append(
+                        {
+                            "segment_key": seg.key,
+                            "audio_class": src["audio_class"],
+                            "partition_key": key,
+                            "source_sha256": src["sha256"],
+                            "source_path": src["path"],
+                            "round": seg.round,
+                            "index": seg.index,
+                            "start_s": seg.start_s,
+                            "duration_s": seg.duration_s,
+                            "padded": seg.padded,
+                            "sample_rate": params.sample_rate,
+                            "seed": seg.seed,
+                            "noise_gain": seg.noise_gain,
+                            "noise_rms": seg.noise_rms,
+                            "audio": encode_audio(seg.audio),
+                        }
+                    )
                     counts["segments"] += 1
                     counts["padded"] += int(seg.padded)
             except Exception as exc:  # one bad file must not lose the class; it is reported
@@ -210,10 +256,18 @@ def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> Mate
     written = catalog.write_table_partition(home, "augmented_segments", {AUDIO_CLASS: key}, shards())
     inputs = _upstream(home, [("raw_manifest", key)])
     return _finish(
-        context, sec, "augmented_segments", key, written, vars(params) | {"storage": "float16"}, inputs,
+        context,
+        sec,
+        "augmented_segments",
+        key,
+        written,
+        vars(params) | {"storage": "float16"},
+        inputs,
         {
-            "segments": counts["segments"], "padded_segments": counts["padded"],
-            "source_files": sources.height, "duplicate_files_skipped": duplicates,
+            "segments": counts["segments"],
+            "padded_segments": counts["padded"],
+            "source_files": sources.height,
+            "duplicate_files_skipped": duplicates,
             "files_failed_to_segment": len(skipped),
             "segment_hours": round(counts["segments"] * params.segment_seconds / 3600, 4),
             "failures": _md_table(pl.DataFrame(skipped, schema={"path": pl.String, "error": pl.String})),
@@ -260,23 +314,38 @@ def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> Materia
             vectors = model.embed(np.stack(clips))
             done += batch.height
             context.log.debug(f"{key}: embedded {done}/{total}")
-            yield pl.DataFrame({
-                "segment_key": batch["segment_key"], "partition_key": [key] * batch.height,
-                "source_sha256": batch["source_sha256"], "model_id": [files.model_id] * batch.height,
-                "model_sha256": [model.weights_sha256] * batch.height,
-                "random_init": [files.random_init] * batch.height,
-                "embedding": pl.Series(vectors, dtype=pl.Array(pl.Float32, clap.EMBEDDING_DIM)),
-            })
+            yield pl.DataFrame(
+                {
+                    "segment_key": batch["segment_key"],
+                    "partition_key": [key] * batch.height,
+                    "source_sha256": batch["source_sha256"],
+                    "model_id": [files.model_id] * batch.height,
+                    "model_sha256": [model.weights_sha256] * batch.height,
+                    "random_init": [files.random_init] * batch.height,
+                    "embedding": pl.Series(vectors, dtype=pl.Array(pl.Float32, clap.EMBEDDING_DIM)),
+                }
+            )
 
     written = catalog.write_table_partition(home, "clap_embeddings", {AUDIO_CLASS: key}, batches())
     elapsed = time.perf_counter() - started
     inputs = _upstream(home, [("augmented_segments", key)])
-    params = {"model_id": files.model_id, "model_sha256": model.weights_sha256,
-              "random_init": files.random_init, "batch_size": sec.embed_batch_size}
+    params = {
+        "model_id": files.model_id,
+        "model_sha256": model.weights_sha256,
+        "random_init": files.random_init,
+        "batch_size": sec.embed_batch_size,
+    }
     return _finish(
-        context, sec, "clap_embeddings", key, written, params, inputs,
+        context,
+        sec,
+        "clap_embeddings",
+        key,
+        written,
+        params,
+        inputs,
         {
-            "model_id": files.model_id, "model_sha256": model.weights_sha256,
+            "model_id": files.model_id,
+            "model_sha256": model.weights_sha256,
             "random_init": files.random_init,
             "warning": "RANDOM-INIT MODEL: embeddings are not meaningful" if files.random_init else "none",
             "clips_per_second": round(done / elapsed, 2) if elapsed > 0 else 0.0,
@@ -287,15 +356,14 @@ def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> Materia
 
 @asset(
     partitions_def=class_octave_partitions,
-    deps=[AssetDep("augmented_segments",
-                   partition_mapping=MultiToSingleDimensionPartitionMapping(partition_dimension_name=AUDIO_CLASS))],
+    deps=[AssetDep("augmented_segments", partition_mapping=_BY_CLASS)],
     code_version=CODE_VERSIONS["octave_spectrograms"],
     group_name="sec",
     description="Per segment, band levels in dB re 20 µPa over 0.1-s frames for 1/n-octave bands "
     "(base-2 grid around 1 kHz).",
 )
 def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
-    keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
+    keys = context.partition_key.keys_by_dimension
     key, n = keys[AUDIO_CLASS], int(keys[OCTAVE])
     home = sec.home_path
     bands = octave.band_grid(n, sec.target_sample_rate)
@@ -310,36 +378,54 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
             levels = octave.fast_levels(audio, sec.target_sample_rate, n, sec.frame_seconds)
             counts["segments"] += batch.height
             counts["n_frames"] = levels.shape[1]
-            yield pl.DataFrame({
-                "segment_key": batch["segment_key"], "partition_key": [key] * batch.height,
-                "octave": [n] * batch.height, "source_sha256": batch["source_sha256"],
-                "n_frames": [levels.shape[1]] * batch.height, "n_bands": [levels.shape[2]] * batch.height,
-                "center_hz": [bands.center.tolist()] * batch.height,
-                "levels_db": [lv.ravel() for lv in levels],
-            })
+            yield pl.DataFrame(
+                {
+                    "segment_key": batch["segment_key"],
+                    "partition_key": [key] * batch.height,
+                    "octave": [n] * batch.height,
+                    "source_sha256": batch["source_sha256"],
+                    "n_frames": [levels.shape[1]] * batch.height,
+                    "n_bands": [levels.shape[2]] * batch.height,
+                    "center_hz": [bands.center.tolist()] * batch.height,
+                    "levels_db": [lv.ravel() for lv in levels],
+                }
+            )
 
     written = catalog.write_table_partition(
         home, "octave_spectrograms", {AUDIO_CLASS: key, OCTAVE: str(n)}, shards()
     )
     inputs = _upstream(home, [("augmented_segments", key)])
-    params = {"octave": n, "frame_seconds": sec.frame_seconds, "reference": "20uPa", "base": 2,
-              "method": "fast_levels"}
+    params = {
+        "octave": n,
+        "frame_seconds": sec.frame_seconds,
+        "reference": "20uPa",
+        "base": 2,
+        "method": "fast_levels",
+    }
     return _finish(
-        context, sec, "octave_spectrograms", str(context.partition_key), written, params, inputs,
-        {"octave": n, "bands": len(bands), "frames_per_segment": counts["n_frames"],
-         "lowest_band_hz": round(float(bands.center[0]), 2),
-         "highest_band_hz": round(float(bands.center[-1]), 2)},
+        context,
+        sec,
+        "octave_spectrograms",
+        str(context.partition_key),
+        written,
+        params,
+        inputs,
+        {
+            "octave": n,
+            "bands": len(bands),
+            "frames_per_segment": counts["n_frames"],
+            "lowest_band_hz": round(float(bands.center[0]), 2),
+            "highest_band_hz": round(float(bands.center[-1]), 2),
+        },
     )
-
-
-_ALL = AllPartitionMapping()
-_BY_OCTAVE = MultiToSingleDimensionPartitionMapping(partition_dimension_name=OCTAVE)
 
 
 @asset(
     partitions_def=octave_partitions,
-    deps=[AssetDep("clap_embeddings", partition_mapping=_ALL),
-          AssetDep("octave_spectrograms", partition_mapping=_BY_OCTAVE)],
+    deps=[
+        AssetDep("clap_embeddings", partition_mapping=_ALL),
+        AssetDep("octave_spectrograms", partition_mapping=_BY_OCTAVE),
+    ],
     name="splits",
     code_version=CODE_VERSIONS["splits"],
     group_name="sec",
@@ -350,41 +436,68 @@ def splits_asset(context: AssetExecutionContext, sec: SecResource) -> Materializ
     n = int(context.partition_key)
     home = sec.home_path
     classes = _registered_classes(context)
-    spectra = pl.concat([
-        storage.read_partition(home, "octave_spectrograms", {AUDIO_CLASS: k, OCTAVE: str(n)},
-                               ["segment_key", "partition_key", "source_sha256"]) for k in classes
-    ])
-    embedded = pl.concat([
-        storage.read_partition(home, "clap_embeddings", {AUDIO_CLASS: k}, ["segment_key"]) for k in classes
-    ])
+    spectra = pl.concat(
+        [
+            storage.read_partition(
+                home,
+                "octave_spectrograms",
+                {AUDIO_CLASS: k, OCTAVE: str(n)},
+                ["segment_key", "partition_key", "source_sha256"],
+            )
+            for k in classes
+        ]
+    )
+    embedded = pl.concat(
+        [storage.read_partition(home, "clap_embeddings", {AUDIO_CLASS: k}, ["segment_key"]) for k in classes]
+    )
     segments = spectra.join(embedded, on="segment_key", how="semi")
     assigned = splits.assign_segments(segments, sec.split_fractions_or_default(), sec.seed)
     assigned = assigned.with_columns(pl.lit(n).alias("octave")).sort("segment_key")
-    leaking = assigned.group_by("source_sha256").agg(pl.col("split").n_unique().alias("k")).filter(pl.col("k") > 1)
+    leaking = (
+        assigned.group_by("source_sha256").agg(pl.col("split").n_unique().alias("k")).filter(pl.col("k") > 1)
+    )
     if leaking.height:  # cannot happen by construction; checked because leakage is silent
         raise AssertionError(f"{leaking.height} source files are in more than one split")
     written = catalog.write_table_partition(home, "splits", {OCTAVE: str(n)}, assigned)
-    inputs = _upstream(home, [("clap_embeddings", k) for k in classes]
-                       + [("octave_spectrograms", f"{k}|{n}") for k in classes])
-    table = (assigned.group_by("partition_key", "split").len()
-             .pivot(on="split", index="partition_key", values="len").fill_null(0).sort("partition_key"))
+    inputs = _upstream(
+        home,
+        [("clap_embeddings", k) for k in classes] + [("octave_spectrograms", f"{k}|{n}") for k in classes],
+    )
+    table = (
+        assigned.group_by("partition_key", "split")
+        .len()
+        .pivot(on="split", index="partition_key", values="len")
+        .fill_null(0)
+        .sort("partition_key")
+    )
     for s in SPLITS:
         if s not in table.columns:
             table = table.with_columns(pl.lit(0).alias(s))
     return _finish(
-        context, sec, "splits", str(n), written,
-        {"fractions": sec.split_fractions_or_default(), "seed": sec.seed, "unit": "source_file"}, inputs,
-        {"classes": len(classes), "segments": assigned.height,
-         **{f"{s}_segments": int((assigned["split"] == s).sum()) for s in SPLITS},
-         "files_in_two_splits": 0,
-         "per_class": _md_table(table.select("partition_key", *SPLITS), limit=50)},
+        context,
+        sec,
+        "splits",
+        str(n),
+        written,
+        {"fractions": sec.split_fractions_or_default(), "seed": sec.seed, "unit": "source_file"},
+        inputs,
+        {
+            "classes": len(classes),
+            "segments": assigned.height,
+            **{f"{s}_segments": int((assigned["split"] == s).sum()) for s in SPLITS},
+            "files_in_two_splits": 0,
+            "per_class": _md_table(table.select("partition_key", *SPLITS), limit=50),
+        },
     )
 
 
 @asset(
     partitions_def=octave_partitions,
-    deps=[AssetDep("splits"), AssetDep("clap_embeddings", partition_mapping=_ALL),
-          AssetDep("octave_spectrograms", partition_mapping=_BY_OCTAVE)],
+    deps=[
+        AssetDep("splits"),
+        AssetDep("clap_embeddings", partition_mapping=_ALL),
+        AssetDep("octave_spectrograms", partition_mapping=_BY_OCTAVE),
+    ],
     code_version=CODE_VERSIONS["trained_classifier"],
     group_name="sec",
     op_tags={"sec/resources": json.dumps({"gpus": 1})},
@@ -400,41 +513,80 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
     fs = load_features(home, n, split_frame, classes)
     mask = {s: np.array([x == s for x in fs.splits], dtype=bool) for s in SPLITS}
     model = train_linear(
-        fs.features[mask["train"]], fs.labels[mask["train"]], fs.features[mask["es"]],
-        fs.labels[mask["es"]], fs.classes, seed=sec.seed, epochs=sec.classifier_epochs,
-        patience=sec.classifier_patience, lr=sec.classifier_learning_rate,
+        fs.features[mask["train"]],
+        fs.labels[mask["train"]],
+        fs.features[mask["es"]],
+        fs.labels[mask["es"]],
+        fs.classes,
+        seed=sec.seed,
+        epochs=sec.classifier_epochs,
+        patience=sec.classifier_patience,
+        lr=sec.classifier_learning_rate,
     )
     blob = model.to_bytes()
     model_path = home / "artifacts" / "trained_classifier" / f"octave={n}" / "classifier.npz"
     storage.atomic_write_bytes(model_path, blob)
     model_sha = file_sha256(model_path)
-    emb_models = pl.concat([
-        storage.read_partition(home, "clap_embeddings", {AUDIO_CLASS: k}, ["model_sha256"]) for k in classes
-    ])["model_sha256"].unique().to_list()
-    row = pl.DataFrame({
-        "octave": [n], "model_path": [str(model_path)], "model_sha256": [model_sha],
-        "classes": [fs.classes], "n_features": [fs.features.shape[1]], "n_train": [int(mask["train"].sum())],
-        "n_es": [int(mask["es"].sum())], "epochs": [model.epochs], "best_es_loss": [model.best_es_loss],
-        "embedding_model_sha256": [",".join(sorted(emb_models))],
-    })
+    emb_models = (
+        pl.concat(
+            [
+                storage.read_partition(home, "clap_embeddings", {AUDIO_CLASS: k}, ["model_sha256"])
+                for k in classes
+            ]
+        )["model_sha256"]
+        .unique()
+        .to_list()
+    )
+    row = pl.DataFrame(
+        {
+            "octave": [n],
+            "model_path": [str(model_path)],
+            "model_sha256": [model_sha],
+            "classes": [fs.classes],
+            "n_features": [fs.features.shape[1]],
+            "n_train": [int(mask["train"].sum())],
+            "n_es": [int(mask["es"].sum())],
+            "epochs": [model.epochs],
+            "best_es_loss": [model.best_es_loss],
+            "embedding_model_sha256": [",".join(sorted(emb_models))],
+        }
+    )
     written = catalog.write_table_partition(home, "trained_classifier", {OCTAVE: str(n)}, row)
     inputs = _upstream(home, [("splits", str(n))])
     return _finish(
-        context, sec, "trained_classifier", str(n), written,
-        {"epochs": sec.classifier_epochs, "patience": sec.classifier_patience,
-         "learning_rate": sec.classifier_learning_rate, "seed": sec.seed}, inputs,
-        {"model_path": MetadataValue.path(str(model_path)), "model_sha256": model_sha,
-         "classes": len(fs.classes), "features": fs.features.shape[1],
-         "train_examples": int(mask["train"].sum()), "es_examples": int(mask["es"].sum()),
-         "epochs_run": model.epochs, "best_es_loss": round(model.best_es_loss, 5)},
+        context,
+        sec,
+        "trained_classifier",
+        str(n),
+        written,
+        {
+            "epochs": sec.classifier_epochs,
+            "patience": sec.classifier_patience,
+            "learning_rate": sec.classifier_learning_rate,
+            "seed": sec.seed,
+        },
+        inputs,
+        {
+            "model_path": MetadataValue.path(str(model_path)),
+            "model_sha256": model_sha,
+            "classes": len(fs.classes),
+            "features": fs.features.shape[1],
+            "train_examples": int(mask["train"].sum()),
+            "es_examples": int(mask["es"].sum()),
+            "epochs_run": model.epochs,
+            "best_es_loss": round(model.best_es_loss, 5),
+        },
     )
 
 
 @asset(
     partitions_def=octave_partitions,
-    deps=[AssetDep("trained_classifier"), AssetDep("splits"),
-          AssetDep("clap_embeddings", partition_mapping=_ALL),
-          AssetDep("octave_spectrograms", partition_mapping=_BY_OCTAVE)],
+    deps=[
+        AssetDep("trained_classifier"),
+        AssetDep("splits"),
+        AssetDep("clap_embeddings", partition_mapping=_ALL),
+        AssetDep("octave_spectrograms", partition_mapping=_BY_OCTAVE),
+    ],
     code_version=CODE_VERSIONS["evaluation_report"],
     group_name="sec",
     description="Accuracy, macro precision / recall / F0.5, mAP, per-class figures and the "
@@ -455,25 +607,52 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
     markdown = render_markdown(f"Evaluation, 1/{n} octave", results, fs.classes)
     storage.atomic_write_bytes(report_dir / "report.md", markdown.encode())
     storage.atomic_write_bytes(report_dir / "report.json", json.dumps(results, indent=2).encode())
-    rows = pl.DataFrame([
-        {"octave": n, "split": s, "n": r.get("n", 0), "accuracy": r.get("accuracy"),
-         "macro_precision": r.get("macro_precision"), "macro_recall": r.get("macro_recall"),
-         "macro_f05": r.get("macro_f05"), "mean_average_precision": r.get("mean_average_precision"),
-         "model_sha256": model_row["model_sha256"], "report_path": str(report_dir / "report.md")}
-        for s, r in results.items()
-    ], schema=catalog.TABLE_SCHEMAS["evaluation_report"])
+    rows = pl.DataFrame(
+        [
+            {
+                "octave": n,
+                "split": s,
+                "n": r.get("n", 0),
+                "accuracy": r.get("accuracy"),
+                "macro_precision": r.get("macro_precision"),
+                "macro_recall": r.get("macro_recall"),
+                "macro_f05": r.get("macro_f05"),
+                "mean_average_precision": r.get("mean_average_precision"),
+                "model_sha256": model_row["model_sha256"],
+                "report_path": str(report_dir / "report.md"),
+            }
+            for s, r in results.items()
+        ],
+        schema=catalog.TABLE_SCHEMAS["evaluation_report"],
+    )
     written = catalog.write_table_partition(home, "evaluation_report", {OCTAVE: str(n)}, rows)
     inputs = _upstream(home, [("trained_classifier", str(n)), ("splits", str(n))])
     test = results["test"]
     return _finish(
-        context, sec, "evaluation_report", str(n), written, {"splits": ["valid", "test"]}, inputs,
-        {"test_accuracy": round(test.get("accuracy", 0.0), 4),
-         "test_mAP": round(test.get("mean_average_precision", 0.0), 4),
-         "test_macro_f05": round(test.get("macro_f05", 0.0), 4), "test_examples": test.get("n", 0),
-         "report_path": MetadataValue.path(str(report_dir / "report.md")),
-         "report": MetadataValue.md(markdown)},
+        context,
+        sec,
+        "evaluation_report",
+        str(n),
+        written,
+        {"splits": ["valid", "test"]},
+        inputs,
+        {
+            "test_accuracy": round(test.get("accuracy", 0.0), 4),
+            "test_mAP": round(test.get("mean_average_precision", 0.0), 4),
+            "test_macro_f05": round(test.get("macro_f05", 0.0), 4),
+            "test_examples": test.get("n", 0),
+            "report_path": MetadataValue.path(str(report_dir / "report.md")),
+            "report": MetadataValue.md(markdown),
+        },
     )
 
 
-ALL_ASSETS = [raw_manifest, augmented_segments, clap_embeddings, octave_spectrograms,
-              splits_asset, trained_classifier, evaluation_report]
+ALL_ASSETS = [
+    raw_manifest,
+    augmented_segments,
+    clap_embeddings,
+    octave_spectrograms,
+    splits_asset,
+    trained_classifier,
+    evaluation_report,
+]

@@ -53,8 +53,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     for key, name in sorted(classes.items()):
         flag = "new" if key in new else "   "
         print(f"{flag} {key}" + (f"  ← {name!r}" if key != name else ""))
-    print(f"{len(classes)} classes under {settings.landing}, {len(new)} newly registered "
-          f"in {os.environ['DAGSTER_HOME']}")
+    print(
+        f"{len(classes)} classes under {settings.landing}, {len(new)} newly registered "
+        f"in {os.environ['DAGSTER_HOME']}"
+    )
     return 0
 
 
@@ -94,13 +96,19 @@ def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
     def run(selection: list[str], partition_key: str, instance: DagsterInstance) -> None:
         started = time.perf_counter()
         result = materialize(
-            ALL_ASSETS, selection=selection, partition_key=partition_key,
-            resources=resources, instance=instance, raise_on_error=True,
+            ALL_ASSETS,
+            selection=selection,
+            partition_key=partition_key,
+            resources=resources,
+            instance=instance,
+            raise_on_error=True,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
         if log:
-            print(f"  {'+'.join(selection):<58} {partition_key:<28} "
-                  f"{'ok' if result.success else 'FAILED'} {time.perf_counter() - started:5.1f} s")
+            print(
+                f"  {'+'.join(selection):<58} {partition_key:<28} "
+                f"{'ok' if result.success else 'FAILED'} {time.perf_counter() - started:5.1f} s"
+            )
 
     with DagsterInstance.get() as instance:
         for key in sorted(classes):
@@ -125,17 +133,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     shutil.rmtree(audio, ignore_errors=True)
     truth = write_demo_dataset(audio, files_per_class=args.files_per_class, seed=settings.seed)
     print(f"demo: wrote {len(truth)} files ({sum(t.corrupt for t in truth)} corrupt) to {audio}")
-    print(f"demo: materializing every asset for every partition (DAGSTER_HOME="
-          f"{ensure_dagster_home(settings)})")
+    print(
+        f"demo: materializing every asset for every partition (DAGSTER_HOME={ensure_dagster_home(settings)})"
+    )
     run_everything(settings)
-    evals = query(settings.home, "SELECT octave, accuracy, mean_average_precision, report_path "
-                  "FROM evaluations WHERE split = 'test' ORDER BY octave")
+    evals = query(
+        settings.home,
+        "SELECT octave, accuracy, mean_average_precision, report_path "
+        "FROM evaluations WHERE split = 'test' ORDER BY octave",
+    )
     failed = query(settings.home, "SELECT count(*) FROM audio_files WHERE status = 'failed'").item()
     print(f"\ndemo: done in {time.perf_counter() - started:.0f} s; {failed} file(s) recorded as failed")
-    print(f"catalog: {catalog_path(settings.home)}  (try: sec-assets catalog \"SELECT * FROM lineage\")")
+    print(f'catalog: {catalog_path(settings.home)}  (try: sec-assets catalog "SELECT * FROM lineage")')
     for row in evals.iter_rows(named=True):
-        print(f"1/{row['octave']:<2} octave: test accuracy {row['accuracy']:.3f}, "
-              f"mAP {row['mean_average_precision']:.3f}  report: {row['report_path']}")
+        print(
+            f"1/{row['octave']:<2} octave: test accuracy {row['accuracy']:.3f}, "
+            f"mAP {row['mean_average_precision']:.3f}  report: {row['report_path']}"
+        )
     best = evals.sort("accuracy", descending=True).row(0, named=True)
     print(f"headline: test accuracy {best['accuracy']:.3f} (1/{best['octave']} octave)")
     return 0
@@ -148,8 +162,11 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
     try:
         path = fetch_msclap_2023(settings.model_store)
     except Exception as exc:  # network or hub errors: say what failed and where to run it
-        print(f"models fetch failed: {exc}\nRun this on a machine with internet access; the store "
-              f"({settings.model_store}) must be on storage the compute nodes can read.", file=sys.stderr)
+        print(
+            f"models fetch failed: {exc}\nRun this on a machine with internet access; the store "
+            f"({settings.model_store}) must be on storage the compute nodes can read.",
+            file=sys.stderr,
+        )
         return 1
     print(f"CLAP 2023 weights and GPT-2 stored in {path}")
     return 0

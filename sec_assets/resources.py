@@ -31,20 +31,28 @@ class SecResource(ConfigurableResource):
     classifier_patience: int = 10
     classifier_learning_rate: float = 0.01
     allow_random_init: bool = Field(
-        True, description="use a randomly initialised CLAP when the store has no real weights"
+        default=True, description="use a randomly initialised CLAP when the store has no real weights"
     )
-    torch_threads: int = Field(0, description="0: the CPUs this step was given")
+    torch_threads: int = Field(default=0, description="0: the CPUs this step was given")
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> SecResource:
         s = settings or load_settings()
         return cls(
-            home=str(s.home), audio_root=str(s.landing), models=str(s.model_store),
-            target_sample_rate=s.target_sample_rate, segment_seconds=s.segment_seconds,
-            hop_seconds=s.hop_seconds, min_segment_seconds=s.min_segment_seconds,
-            frame_seconds=s.frame_seconds, noise_mix=s.noise_mix, seed=s.seed,
-            split_fractions=dict(s.split_fractions), embed_batch_size=s.embed_batch_size,
-            classifier_epochs=s.classifier_epochs, classifier_patience=s.classifier_patience,
+            home=str(s.home),
+            audio_root=str(s.landing),
+            models=str(s.model_store),
+            target_sample_rate=s.target_sample_rate,
+            segment_seconds=s.segment_seconds,
+            hop_seconds=s.hop_seconds,
+            min_segment_seconds=s.min_segment_seconds,
+            frame_seconds=s.frame_seconds,
+            noise_mix=s.noise_mix,
+            seed=s.seed,
+            split_fractions=dict(s.split_fractions),
+            embed_batch_size=s.embed_batch_size,
+            classifier_epochs=s.classifier_epochs,
+            classifier_patience=s.classifier_patience,
             classifier_learning_rate=s.classifier_learning_rate,
         )
 
@@ -62,9 +70,12 @@ class SecResource(ConfigurableResource):
 
     def segment_params(self) -> SegmentParams:
         return SegmentParams(
-            sample_rate=self.target_sample_rate, segment_seconds=self.segment_seconds,
+            sample_rate=self.target_sample_rate,
+            segment_seconds=self.segment_seconds,
             hop_seconds=self.hop_seconds or self.segment_seconds,
-            min_segment_seconds=self.min_segment_seconds, noise_mix=self.noise_mix, seed=self.seed,
+            min_segment_seconds=self.min_segment_seconds,
+            noise_mix=self.noise_mix,
+            seed=self.seed,
         )
 
     def split_fractions_or_default(self) -> dict[str, float]:

@@ -5,7 +5,6 @@ and requests the per-class feature job for every class whose visible files chang
 modification times) since the last tick. The cursor holds one fingerprint per class.
 """
 
-
 import json
 
 from dagster import (
@@ -26,7 +25,6 @@ from sec_assets.resources import SecResource
 class_features_job = define_asset_job(
     "class_features",
     selection=["raw_manifest", "augmented_segments", "clap_embeddings"],
-    partitions_def=audio_class_partitions,
     description="Manifest, segments and CLAP embeddings of one audio class.",
 )
 

@@ -88,8 +88,13 @@ def test_segments_identical_across_processes_and_hash_seeds(tmp_path: Path):
     digests = set()
     for hash_seed in ("0", "12345"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        out = subprocess.run([sys.executable, "-c", SEGMENT_SCRIPT, str(path)], env=env,
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", SEGMENT_SCRIPT, str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         digests.add(out.stdout.strip())
     assert len(digests) == 1
     assert stable_seed(0, "augment", "x") == stable_seed(0, "augment", "x")
@@ -128,8 +133,12 @@ def test_split_allocation_and_no_file_in_two_splits():
     fractions = {"train": 0.6, "es": 0.1, "valid": 0.15, "test": 0.15}
     assert sum(allocate(10, fractions).values()) == 10 and allocate(10, fractions)["train"] == 6
     assert allocate(2, fractions)["train"] == 1 and allocate(2, fractions)["test"] == 1
-    rows = [{"segment_key": f"{c}:{f}:{s}", "partition_key": c, "source_sha256": f"{c}{f}"}
-            for c in "ab" for f in range(7) for s in range(3)]
+    rows = [
+        {"segment_key": f"{c}:{f}:{s}", "partition_key": c, "source_sha256": f"{c}{f}"}
+        for c in "ab"
+        for f in range(7)
+        for s in range(3)
+    ]
     out = assign_segments(pl.DataFrame(rows), fractions, seed=0)
     per_file = out.group_by("source_sha256").agg(pl.col("split").n_unique())
     assert per_file["split"].max() == 1

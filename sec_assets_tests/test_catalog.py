@@ -11,24 +11,46 @@ ROWS_PER_PARTITION = 250
 
 
 def _frame(key: str, n: int, tag: int) -> pl.DataFrame:
-    return pl.DataFrame({
-        "audio_class": [key] * n, "partition_key": [key] * n,
-        "path": [f"/audio/{key}/{i}-{tag}.wav" for i in range(n)], "relative_path": [f"{i}.wav" for i in range(n)],
-        "format": ["wav"] * n, "sample_rate": [16000] * n, "channels": [1] * n, "frames": [16000] * n,
-        "duration_s": [1.0] * n, "sha256": [f"{key}{i}" for i in range(n)], "size_bytes": [100] * n,
-        "status": ["ok"] * n, "error": [None] * n,
-    })
+    return pl.DataFrame(
+        {
+            "audio_class": [key] * n,
+            "partition_key": [key] * n,
+            "path": [f"/audio/{key}/{i}-{tag}.wav" for i in range(n)],
+            "relative_path": [f"{i}.wav" for i in range(n)],
+            "format": ["wav"] * n,
+            "sample_rate": [16000] * n,
+            "channels": [1] * n,
+            "frames": [16000] * n,
+            "duration_s": [1.0] * n,
+            "sha256": [f"{key}{i}" for i in range(n)],
+            "size_bytes": [100] * n,
+            "status": ["ok"] * n,
+            "error": [None] * n,
+        }
+    )
 
 
 def _writer(home: str, worker: int) -> None:
     home_path = Path(home)
     for rep in range(3):  # every worker also rewrites a shared partition and its own, repeatedly
         for key in (f"class{worker}a", f"class{worker}b", "shared"):
-            written = catalog.write_table_partition(home_path, "raw_manifest", {"audio_class": key},
-                                                    _frame(key, ROWS_PER_PARTITION, worker * 10 + rep))
-            catalog.record_lineage(home_path, asset="raw_manifest", partition_key=key, run_id=f"w{worker}r{rep}",
-                                   code_version="test", params={}, inputs=[], output_fingerprint=written[1],
-                                   rows=written[2])
+            written = catalog.write_table_partition(
+                home_path,
+                "raw_manifest",
+                {"audio_class": key},
+                _frame(key, ROWS_PER_PARTITION, worker * 10 + rep),
+            )
+            catalog.record_lineage(
+                home_path,
+                asset="raw_manifest",
+                partition_key=key,
+                run_id=f"w{worker}r{rep}",
+                code_version="test",
+                params={},
+                inputs=[],
+                output_fingerprint=written[1],
+                rows=written[2],
+            )
 
 
 def test_eight_concurrent_writers_lose_nothing(tmp_path: Path):
@@ -48,8 +70,11 @@ def test_eight_concurrent_writers_lose_nothing(tmp_path: Path):
     lineage = catalog.query(home, "SELECT partition_key, rows FROM lineage WHERE asset = 'raw_manifest'")
     assert lineage.height == 17 and set(lineage["rows"]) == {ROWS_PER_PARTITION}
     # the shared partition holds exactly one writer's rows, not a mix
-    tags = catalog.query(home, "SELECT DISTINCT regexp_extract(path, '-(\\d+)\\.wav', 1) AS t FROM audio_files "
-                               "WHERE partition_key = 'shared'")
+    tags = catalog.query(
+        home,
+        "SELECT DISTINCT regexp_extract(path, '-(\\d+)\\.wav', 1) AS t FROM audio_files "
+        "WHERE partition_key = 'shared'",
+    )
     assert tags.height == 1
     assert not any((home / "tmp").iterdir())  # no scratch left behind
 

@@ -17,26 +17,66 @@ def _run(args, env, timeout=300):
 
 def test_scan_then_dagster_asset_materialize(tmp_path: Path, demo_dataset):
     root, truth = demo_dataset
-    env = {**os.environ, "SEC_HOME": str(tmp_path / "home"), "SEC_AUDIO_ROOT": str(root),
-           "DAGSTER_HOME": str(tmp_path / "dh"), "SEC_CONFIG": str(tmp_path / "none.yaml")}
+    env = {
+        **os.environ,
+        "SEC_HOME": str(tmp_path / "home"),
+        "SEC_AUDIO_ROOT": str(root),
+        "DAGSTER_HOME": str(tmp_path / "dh"),
+        "SEC_CONFIG": str(tmp_path / "none.yaml"),
+    }
     env.pop("SEC_CONFIG")
     scan = _run([str(BIN / "sec-assets"), "scan"], env)
     assert scan.returncode == 0, scan.stderr
     assert "5 classes" in scan.stdout and "noise_burst-" in scan.stdout and "'noise burst'" in scan.stdout
     key = next(line.split()[1] for line in scan.stdout.splitlines() if "noise_burst-" in line)
-    mat = _run([str(BIN / "dagster"), "asset", "materialize", "-m", "sec_assets.definitions",
-                "--select", "raw_manifest", "--partition", key], env)
+    mat = _run(
+        [
+            str(BIN / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "sec_assets.definitions",
+            "--select",
+            "raw_manifest",
+            "--partition",
+            key,
+        ],
+        env,
+    )
     assert mat.returncode == 0, mat.stderr[-3000:]
     assert "RUN_SUCCESS" in mat.stderr + mat.stdout
-    query = _run([str(BIN / "sec-assets"), "catalog", "--format", "csv",
-                  "SELECT audio_class, status, count(*) AS n FROM audio_files GROUP BY ALL ORDER BY 2"], env)
+    query = _run(
+        [
+            str(BIN / "sec-assets"),
+            "catalog",
+            "--format",
+            "csv",
+            "SELECT audio_class, status, count(*) AS n FROM audio_files GROUP BY ALL ORDER BY 2",
+        ],
+        env,
+    )
     assert query.returncode == 0, query.stderr
     expected = sum(t.audio_class == "noise burst" for t in truth)
-    assert query.stdout.strip().splitlines() == ["audio_class,status,n", f"noise burst,ok,{expected}"]
+    assert query.stdout.strip().splitlines() == [
+        "audio_class,status,n",
+        f"noise burst,ok,{expected}",
+    ]
     # the catalog is read-only from the CLI
     bad = _run([str(BIN / "sec-assets"), "catalog", "DROP VIEW audio_files"], env)
     assert bad.returncode == 2 and "read-only" in bad.stderr.lower()
     # unknown partition: a clear failure, nothing written
-    missing = _run([str(BIN / "dagster"), "asset", "materialize", "-m", "sec_assets.definitions",
-                    "--select", "raw_manifest", "--partition", "no-such-class"], env)
+    missing = _run(
+        [
+            str(BIN / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "sec_assets.definitions",
+            "--select",
+            "raw_manifest",
+            "--partition",
+            "no-such-class",
+        ],
+        env,
+    )
     assert missing.returncode != 0

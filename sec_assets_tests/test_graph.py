@@ -38,7 +38,11 @@ def test_manifest_matches_the_generator_truth(materialized):
             assert row["status"] == "failed" and row["error"] and "decode" in row["error"]
             continue
         assert row["status"] == "ok" and row["error"] is None
-        assert (row["sample_rate"], row["channels"], row["frames"]) == (t.sample_rate, t.channels, t.frames)
+        assert (row["sample_rate"], row["channels"], row["frames"]) == (
+            t.sample_rate,
+            t.channels,
+            t.frames,
+        )
         assert math.isclose(row["duration_s"], t.frames / t.sample_rate)
         assert len(row["sha256"]) == 64
 
@@ -47,47 +51,78 @@ def test_every_asset_is_catalogued_with_lineage(materialized):
     settings, truth = materialized
     home = settings.home
     n_ok = sum(not t.corrupt for t in truth)
-    seg = catalog.query(home, "SELECT count(*) AS n, count(DISTINCT source_sha256) AS files FROM segments").row(0)
+    seg = catalog.query(
+        home, "SELECT count(*) AS n, count(DISTINCT source_sha256) AS files FROM segments"
+    ).row(0)
     assert seg[1] == n_ok and seg[0] >= n_ok
     emb = catalog.query(home, "SELECT embedding, random_init FROM embeddings")
     assert emb.height == seg[0] and all(emb["random_init"])
     vec = np.asarray(emb["embedding"][0])
     assert vec.shape == (1024,) and np.all(np.isfinite(vec))
-    spec = catalog.query(home, "SELECT octave, count(*) AS n, max(n_bands) AS b FROM spectrograms GROUP BY 1 ORDER BY 1")
+    spec = catalog.query(
+        home,
+        "SELECT octave, count(*) AS n, max(n_bands) AS b FROM spectrograms GROUP BY 1 ORDER BY 1",
+    )
     assert spec["n"].to_list() == [seg[0], seg[0]] and spec["b"].to_list() == [11, 31]
-    leak = catalog.query(home, "SELECT source_sha256 FROM splits GROUP BY 1, octave HAVING count(DISTINCT split) > 1")
+    leak = catalog.query(
+        home, "SELECT source_sha256 FROM splits GROUP BY 1, octave HAVING count(DISTINCT split) > 1"
+    )
     assert leak.height == 0
     evals = catalog.query(home, "SELECT * FROM evaluations WHERE split = 'test' ORDER BY octave")
     assert evals.height == 2 and all(0.0 <= a <= 1.0 for a in evals["accuracy"])
     assert all(Path(p).is_file() for p in evals["report_path"])
     # lineage: one row per (asset, partition), inputs pointing at real upstream runs
     lin = catalog.query(home, "SELECT asset, count(*) AS n FROM lineage GROUP BY 1 ORDER BY 1")
-    expected = {"raw_manifest": 5, "augmented_segments": 5, "clap_embeddings": 5, "octave_spectrograms": 10,
-                "splits": 2, "trained_classifier": 2, "evaluation_report": 2}
+    expected = {
+        "raw_manifest": 5,
+        "augmented_segments": 5,
+        "clap_embeddings": 5,
+        "octave_spectrograms": 10,
+        "splits": 2,
+        "trained_classifier": 2,
+        "evaluation_report": 2,
+    }
     assert dict(lin.iter_rows()) == expected
-    emb_lineage = catalog.query(home, "SELECT params, inputs FROM lineage WHERE asset = 'clap_embeddings' LIMIT 1").row(0)
+    emb_lineage = catalog.query(
+        home, "SELECT params, inputs FROM lineage WHERE asset = 'clap_embeddings' LIMIT 1"
+    ).row(0)
     params, inputs = json.loads(emb_lineage[0]), json.loads(emb_lineage[1])
     assert len(params["model_sha256"]) == 64 and params["random_init"] is True
     assert inputs[0]["asset"] == "augmented_segments" and inputs[0]["run_id"]
     # worked README query: which source files fed the classifier of octave 3
-    fed = catalog.query(home, """
+    fed = catalog.query(
+        home,
+        """
         SELECT DISTINCT a.path FROM models m
         JOIN splits s ON s.octave = m.octave AND s.split IN ('train', 'es')
         JOIN audio_files a ON a.sha256 = s.source_sha256
-        WHERE m.octave = 3""")
+        WHERE m.octave = 3""",
+    )
     assert 0 < fed.height < n_ok
 
 
 def test_rematerializing_a_partition_leaves_counts_unchanged(materialized, dagster_home):
     settings, _ = materialized
     home = settings.home
-    tables = ["audio_files", "segments", "embeddings", "spectrograms", "splits", "models", "evaluations", "lineage"]
+    tables = [
+        "audio_files",
+        "segments",
+        "embeddings",
+        "spectrograms",
+        "splits",
+        "models",
+        "evaluations",
+        "lineage",
+    ]
     before = {t: catalog.query(home, f'SELECT count(*) FROM "{t}"').item() for t in tables}
     fp_before = catalog.read_lineage(home, "augmented_segments", "tone")
     with DagsterInstance.get() as instance:
         result = materialize(
-            ALL_ASSETS, selection=["raw_manifest", "augmented_segments"], partition_key="tone",
-            resources={"sec": SecResource.from_settings(settings)}, instance=instance,
+            ALL_ASSETS,
+            selection=["raw_manifest", "augmented_segments"],
+            partition_key="tone",
+            resources={"sec": SecResource.from_settings(settings)},
+            instance=instance,
         )
     assert result.success
     after = {t: catalog.query(home, f'SELECT count(*) FROM "{t}"').item() for t in tables}

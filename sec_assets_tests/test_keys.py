@@ -31,7 +31,7 @@ def test_names_that_differ_only_by_a_removed_character_stay_unique():
 
 
 def test_unicode_is_transliterated_and_disambiguated():
-    assert partition_key_for("Grüße").startswith("Grue") or partition_key_for("Grüße").startswith("Gru")
+    assert partition_key_for("Grüße").startswith("Grue-")
     assert partition_key_for("鳥").startswith("class-")
     assert partition_key_for("鳥") != partition_key_for("猫")
 
@@ -42,7 +42,14 @@ def test_empty_name_is_an_error():
 
 
 def test_hidden_folders_and_files_are_ignored(tmp_path: Path):
-    for rel in ["dog/a.wav", "dog/.hidden.wav", "dog/.cache/b.wav", "dog/sub/c.wav", ".trash/d.wav", "a|b/e.wav"]:
+    for rel in [
+        "dog/a.wav",
+        "dog/.hidden.wav",
+        "dog/.cache/b.wav",
+        "dog/sub/c.wav",
+        ".trash/d.wav",
+        "a|b/e.wav",
+    ]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
     classes = discover_classes(tmp_path)

@@ -71,9 +71,7 @@ def to_mono(block: np.ndarray) -> np.ndarray:
     return block.mean(axis=1, dtype=np.float64).astype(np.float32)
 
 
-def stream_mono(
-    path: Path, target_rate: int, block_seconds: float = 30.0
-) -> Iterator[np.ndarray]:
+def stream_mono(path: Path, target_rate: int, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
     """Decode, mix to mono and resample in blocks, so a 30-minute file never sits in memory.
 
     soxr's streaming resampler keeps state across blocks, so the output equals a one-shot

@@ -54,8 +54,16 @@ RANDOM_DIR = "random-init-2023"
 # Audio settings of msclap's config_2023.yml (HTSAT builds its front end from msclap's
 # models/config.py regardless; these keep the constructor identical to the wrapper's).
 AUDIO_CONFIG_2023: dict[str, Any] = {
-    "audioenc_name": "HTSAT", "sample_rate": 44100, "window_size": 1024, "hop_size": 320,
-    "mel_bins": 64, "fmin": 50, "fmax": 8000, "classes_num": 527, "out_emb": 768, "d_proj": 1024,
+    "audioenc_name": "HTSAT",
+    "sample_rate": 44100,
+    "window_size": 1024,
+    "hop_size": 320,
+    "mel_bins": 64,
+    "fmin": 50,
+    "fmax": 8000,
+    "classes_num": 527,
+    "out_emb": 768,
+    "d_proj": 1024,
 }
 
 _PRIVATE_PACKAGE = "_sec_msclap"
@@ -133,7 +141,7 @@ def build_tiny_gpt2(directory: Path, n_embd: int = 64, seed: int = 0) -> None:
         GPT2Model(config).save_pretrained(directory, safe_serialization=True)
 
 
-def build_clap(text_model: Path) -> torch.nn.Module:
+def build_clap(text_model: Path) -> Any:
     """An msclap 2023-architecture ``CLAP`` module whose text tower is read from ``text_model``."""
     if "gpt" not in text_model.name:
         raise ModelStoreError(f"msclap selects GPT pooling by name: {text_model} must contain 'gpt'")
@@ -167,11 +175,12 @@ def ensure_random_init_model(models: Path, seed: int = 0) -> ModelFiles:
 
 def _verify_and_load(module: torch.nn.Module, state: dict[str, torch.Tensor], prefix: str) -> None:
     own = module.state_dict()
-    given = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    given = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     missing = sorted(set(own) - set(given))
     unexpected = sorted(set(given) - set(own))
     wrong_shape = sorted(k for k in set(own) & set(given) if own[k].shape != given[k].shape)
     if missing or unexpected or wrong_shape:
+
         def show(keys: list[str]) -> str:
             return ", ".join(prefix + k for k in keys[:10]) + (" …" if len(keys) > 10 else "")
 
@@ -187,7 +196,7 @@ def _verify_and_load(module: torch.nn.Module, state: dict[str, torch.Tensor], pr
 class LoadedClap:
     files: ModelFiles
     weights_sha256: str
-    model: torch.nn.Module
+    model: Any  # msclap's CLAP module (untyped third-party code)
 
     @torch.inference_mode()
     def embed(self, clips: np.ndarray) -> np.ndarray:

@@ -40,8 +40,14 @@ class TrainedClassifier:
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         np.savez(
-            buf, classes=np.array(self.classes), mean=self.mean, std=self.std, weight=self.weight,
-            bias=self.bias, epochs=self.epochs, best_es_loss=self.best_es_loss,
+            buf,
+            classes=np.array(self.classes),
+            mean=self.mean,
+            std=self.std,
+            weight=self.weight,
+            bias=self.bias,
+            epochs=self.epochs,
+            best_es_loss=self.best_es_loss,
         )
         return buf.getvalue()
 
@@ -49,15 +55,27 @@ class TrainedClassifier:
     def from_bytes(cls, data: bytes) -> TrainedClassifier:
         z = np.load(io.BytesIO(data), allow_pickle=False)
         return cls(
-            classes=[str(c) for c in z["classes"]], mean=z["mean"], std=z["std"],
-            weight=z["weight"], bias=z["bias"], epochs=int(z["epochs"]),
+            classes=[str(c) for c in z["classes"]],
+            mean=z["mean"],
+            std=z["std"],
+            weight=z["weight"],
+            bias=z["bias"],
+            epochs=int(z["epochs"]),
             best_es_loss=float(z["best_es_loss"]),
         )
 
 
 def train_linear(
-    x_train: np.ndarray, y_train: np.ndarray, x_es: np.ndarray, y_es: np.ndarray,
-    classes: list[str], *, seed: int, epochs: int = 150, patience: int = 10, lr: float = 0.01,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_es: np.ndarray,
+    y_es: np.ndarray,
+    classes: list[str],
+    *,
+    seed: int,
+    epochs: int = 150,
+    patience: int = 10,
+    lr: float = 0.01,
     weight_decay: float = 1e-4,
 ) -> TrainedClassifier:
     """Train with early stopping on ``es`` (falls back to train loss if ``es`` is empty)."""
@@ -92,6 +110,12 @@ def train_linear(
             break
     state = best[2]
     return TrainedClassifier(
-        classes=list(classes), mean=mean, std=std, weight=state["weight"].numpy(),
-        bias=state["bias"].numpy(), epochs=len(history), best_es_loss=best[0], history=history,
+        classes=list(classes),
+        mean=mean,
+        std=std,
+        weight=state["weight"].numpy(),
+        bias=state["bias"].numpy(),
+        epochs=len(history),
+        best_es_loss=best[0],
+        history=history,
     )

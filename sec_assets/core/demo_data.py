@@ -60,7 +60,11 @@ def hum(rng: np.random.Generator, sr: int, dur: float) -> np.ndarray:
 
 
 CLASSES: dict[str, Synth] = {
-    "tone": tone, "chirp": chirp, "noise burst": noise_burst, "click": clicks, "harmonic_hum": hum,
+    "tone": tone,
+    "chirp": chirp,
+    "noise burst": noise_burst,
+    "click": clicks,
+    "harmonic_hum": hum,
 }
 # (extension, soundfile format, subtype, sample rate, channels) cycled over files
 FORMATS = [

@@ -33,9 +33,13 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[
         "macro_f05": float(np.mean(f05[present])) if present.any() else 0.0,
         "mean_average_precision": float(np.nanmean(ap)) if present.any() else 0.0,
         "per_class": {
-            cls: {"precision": float(p[i]), "recall": float(r[i]), "f05": float(f05[i]),
-                  "average_precision": None if np.isnan(ap[i]) else float(ap[i]),
-                  "support": int(support[i])}
+            cls: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f05": float(f05[i]),
+                "average_precision": None if np.isnan(ap[i]) else float(ap[i]),
+                "support": int(support[i]),
+            }
             for i, cls in enumerate(classes)
         },
         "confusion_matrix": metrics.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
@@ -53,16 +57,24 @@ def render_markdown(title: str, results: dict[str, dict[str, Any]], classes: lis
         lines += [
             f"accuracy {res['accuracy']:.3f} · macro precision {res['macro_precision']:.3f} · "
             f"macro recall {res['macro_recall']:.3f} · macro F0.5 {res['macro_f05']:.3f} · "
-            f"mAP {res['mean_average_precision']:.3f}", "",
-            "| class | precision | recall | F0.5 | AP | support |", "|---|---|---|---|---|---|",
+            f"mAP {res['mean_average_precision']:.3f}",
+            "",
+            "| class | precision | recall | F0.5 | AP | support |",
+            "|---|---|---|---|---|---|",
         ]
         for cls in classes:
             c = res["per_class"][cls]
             ap = "–" if c["average_precision"] is None else f"{c['average_precision']:.3f}"
             lines.append(
-                f"| {cls} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f05']:.3f} | {ap} | {c['support']} |"
+                f"| {cls} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f05']:.3f} "
+                f"| {ap} | {c['support']} |"
             )
-        lines += ["", "confusion matrix (rows: true, columns: predicted, order as above):", "", "```"]
+        lines += [
+            "",
+            "confusion matrix (rows: true, columns: predicted, order as above):",
+            "",
+            "```",
+        ]
         lines += [" ".join(f"{v:4d}" for v in row) for row in res["confusion_matrix"]]
         lines += ["```", ""]
     return "\n".join(lines)

@@ -31,13 +31,21 @@ def load_features(home: Path, octave: int, splits: pl.DataFrame, class_keys: Seq
     """Join the split assignment with embeddings and spectrograms of every class."""
     classes = sorted(class_keys)
     embeddings = pl.concat(
-        [storage.read_partition(home, "clap_embeddings", {"audio_class": k}, ["segment_key", "embedding"])
-         for k in classes]
+        [
+            storage.read_partition(home, "clap_embeddings", {"audio_class": k}, ["segment_key", "embedding"])
+            for k in classes
+        ]
     )
     spectra = pl.concat(
-        [storage.read_partition(
-            home, "octave_spectrograms", {"audio_class": k, "octave": str(octave)},
-            ["segment_key", "n_frames", "n_bands", "levels_db"]) for k in classes]
+        [
+            storage.read_partition(
+                home,
+                "octave_spectrograms",
+                {"audio_class": k, "octave": str(octave)},
+                ["segment_key", "n_frames", "n_bands", "levels_db"],
+            )
+            for k in classes
+        ]
     )
     joined = (
         splits.select("segment_key", "partition_key", "split")
@@ -47,10 +55,18 @@ def load_features(home: Path, octave: int, splits: pl.DataFrame, class_keys: Seq
     )
     emb = np.asarray(joined["embedding"].to_numpy(), dtype=np.float64).reshape(joined.height, -1)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12
-    stats = np.stack([
-        spectrogram_stats(np.asarray(levels), nf, nb)
-        for levels, nf, nb in zip(joined["levels_db"], joined["n_frames"], joined["n_bands"], strict=True)
-    ]) if joined.height else np.zeros((0, 0))
+    stats = (
+        np.stack(
+            [
+                spectrogram_stats(np.asarray(levels), nf, nb)
+                for levels, nf, nb in zip(
+                    joined["levels_db"], joined["n_frames"], joined["n_bands"], strict=True
+                )
+            ]
+        )
+        if joined.height
+        else np.zeros((0, 0))
+    )
     features = np.hstack([emb, stats]) if joined.height else np.zeros((0, 0))
     index = {k: i for i, k in enumerate(classes)}
     return FeatureSet(

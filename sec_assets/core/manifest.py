@@ -43,10 +43,19 @@ def iter_class_files(class_dir: Path) -> Iterator[Path]:
 def manifest_row(path: Path, class_dir: Path, audio_class: str, partition_key: str) -> dict[str, Any]:
     """One manifest row; never raises for a bad file, it records why instead."""
     row: dict[str, Any] = {
-        "audio_class": audio_class, "partition_key": partition_key, "path": str(path),
-        "relative_path": str(path.relative_to(class_dir)), "format": None, "sample_rate": None,
-        "channels": None, "frames": None, "duration_s": None, "sha256": None, "size_bytes": None,
-        "status": "failed", "error": None,
+        "audio_class": audio_class,
+        "partition_key": partition_key,
+        "path": str(path),
+        "relative_path": str(path.relative_to(class_dir)),
+        "format": None,
+        "sample_rate": None,
+        "channels": None,
+        "frames": None,
+        "duration_s": None,
+        "sha256": None,
+        "size_bytes": None,
+        "status": "failed",
+        "error": None,
     }
     try:
         row["size_bytes"] = path.stat().st_size
@@ -59,8 +68,12 @@ def manifest_row(path: Path, class_dir: Path, audio_class: str, partition_key: s
         row["error"] = f"unreadable: {exc.strerror or exc}"
         return row
     row.update(
-        format=info.format, sample_rate=info.sample_rate, channels=info.channels,
-        frames=info.frames, duration_s=info.duration_s, status="ok",
+        format=info.format,
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+        frames=info.frames,
+        duration_s=info.duration_s,
+        status="ok",
     )
     return row
 

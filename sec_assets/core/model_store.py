@@ -11,8 +11,15 @@ from pathlib import Path
 from sec_assets.core.clap import REAL_DIR, WEIGHTS_FILE
 
 MSCLAP_REPO = "microsoft/msclap"
-GPT2_FILES = ["config.json", "model.safetensors", "vocab.json", "merges.txt", "tokenizer.json",
-              "tokenizer_config.json", "generation_config.json"]
+GPT2_FILES = [
+    "config.json",
+    "model.safetensors",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+]
 
 
 def fetch_msclap_2023(models: Path) -> Path:

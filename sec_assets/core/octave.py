@@ -71,8 +71,13 @@ def _framed(audio: np.ndarray, frame_len: int) -> np.ndarray:
 
 
 def reference_levels(
-    audio: np.ndarray, sample_rate: int, n: int, frame_seconds: float = 0.1,
-    ref: float = P_REF, floor_db: float = -100.0, base: int = 2,
+    audio: np.ndarray,
+    sample_rate: int,
+    n: int,
+    frame_seconds: float = 0.1,
+    ref: float = P_REF,
+    floor_db: float = -100.0,
+    base: int = 2,
 ) -> np.ndarray:
     """(frames, bands) levels in dB with the float64 full-rate Butterworth bank."""
     bands = band_grid(n, sample_rate, base)
@@ -97,8 +102,13 @@ def band_weights(bands: Bands, frame_len: int, sample_rate: int) -> np.ndarray:
 
 
 def fast_levels(
-    audio: np.ndarray, sample_rate: int, n: int, frame_seconds: float = 0.1,
-    ref: float = P_REF, floor_db: float = -100.0, base: int = 2,
+    audio: np.ndarray,
+    sample_rate: int,
+    n: int,
+    frame_seconds: float = 0.1,
+    ref: float = P_REF,
+    floor_db: float = -100.0,
+    base: int = 2,
 ) -> np.ndarray:
     """(…, frames, bands) levels in dB from per-frame power spectra; batched over leading axes."""
     bands = band_grid(n, sample_rate, base)

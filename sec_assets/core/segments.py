@@ -118,9 +118,16 @@ def segment_file(
         key = segment_key(partition_key, source_sha256, 0, index)
         mixed, seed, gain, noise_rms = augment(piece, key, params)
         yield Segment(
-            key=key, round=0, index=index, start_s=start / params.sample_rate,
-            duration_s=length / params.sample_rate, padded=padded, seed=seed,
-            noise_gain=gain, noise_rms=noise_rms, audio=mixed,
+            key=key,
+            round=0,
+            index=index,
+            start_s=start / params.sample_rate,
+            duration_s=length / params.sample_rate,
+            padded=padded,
+            seed=seed,
+            noise_gain=gain,
+            noise_rms=noise_rms,
+            audio=mixed,
         )
 
 

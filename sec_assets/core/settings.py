@@ -35,8 +35,8 @@ class Settings(BaseModel):
 
     home: Path = Field(Path(".sec"), description="root of all outputs (SEC_HOME)")
     audio_root: Path | None = Field(
-        None, description="landing folder, one sub-folder per class (SEC_AUDIO_ROOT); "
-        "default <home>/landing"
+        None,
+        description="landing folder, one sub-folder per class (SEC_AUDIO_ROOT); default <home>/landing",
     )
     models: Path | None = Field(None, description="model store (SEC_MODELS); default <home>/models")
     target_sample_rate: int = Field(44100, gt=0, description="segments are resampled to this rate")

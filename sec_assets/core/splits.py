@@ -40,7 +40,7 @@ def assign_files(files: pl.DataFrame, fractions: Mapping[str, float], seed: int)
     unique = files.select("partition_key", "source_sha256").unique().sort("partition_key", "source_sha256")
     first_class = unique.group_by("source_sha256").agg(pl.col("partition_key").min())
     rows = []
-    for (key,), group in first_class.sort("partition_key").group_by("partition_key", maintain_order=True):
+    for _, group in first_class.sort("partition_key").group_by("partition_key", maintain_order=True):
         shas = sorted(group["source_sha256"], key=lambda sha: (stable_unit(seed, "split", sha), sha))
         counts = allocate(len(shas), fractions)
         order = [s for s in SPLITS for _ in range(counts[s])]

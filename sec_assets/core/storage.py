@@ -120,7 +120,11 @@ def read_partition(
 
 
 def iter_partition_batches(
-    home: Path, table: str, dims: Mapping[str, str], batch_rows: int, columns: list[str] | None = None
+    home: Path,
+    table: str,
+    dims: Mapping[str, str],
+    batch_rows: int,
+    columns: list[str] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Stream a partition in row batches so memory is bounded by the batch, not the class."""
     for path in partition_files(home, table, dims):
