@@ -25,13 +25,15 @@ def test_landing_sensor_adds_partitions_and_requests_runs(tmp_path: Path, dagste
         assert sorted(r.partition_key for r in first.run_requests) == sorted(added)
         # apply the additions as the daemon would, then tick again with the cursor: nothing new
         instance.add_dynamic_partitions("audio_class", list(added))
-        second = landing_folder_sensor(build_sensor_context(instance=instance, resources={"sec": sec},
-                                                            cursor=first.cursor))
+        second = landing_folder_sensor(
+            build_sensor_context(instance=instance, resources={"sec": sec}, cursor=first.cursor)
+        )
         assert not isinstance(second, SensorResult)
         # new audio in an existing class → one run for that class, no new partition
         shutil.copy(landing / "dog" / "a.wav", landing / "dog" / "c.wav")
-        third = landing_folder_sensor(build_sensor_context(instance=instance, resources={"sec": sec},
-                                                           cursor=first.cursor))
+        third = landing_folder_sensor(
+            build_sensor_context(instance=instance, resources={"sec": sec}, cursor=first.cursor)
+        )
         assert isinstance(third, SensorResult)
         assert [r.partition_key for r in third.run_requests] == ["dog"]
         assert not third.dynamic_partitions_requests

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from scipy.io import wavfile
 
 from sec_assets.core.hashing import stable_seed
 
@@ -77,6 +78,61 @@ FORMATS = [
 ]
 
 
+def _ogg_crc_table() -> list[int]:
+    table = []
+    for i in range(256):
+        r = i << 24
+        for _ in range(8):
+            r = ((r << 1) ^ 0x04C11DB7) if r & 0x80000000 else (r << 1)
+        table.append(r & 0xFFFFFFFF)
+    return table
+
+
+_OGG_CRC = _ogg_crc_table()
+
+
+def _ogg_crc(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ _OGG_CRC[((crc >> 24) & 0xFF) ^ byte]
+    return crc
+
+
+def fix_ogg_serial(path: Path, serial: int) -> None:
+    """Replace the random stream serial number libsndfile writes into every Ogg page.
+
+    Written by hand because no library exposes it: the serial sits at bytes 14–18 of each page
+    header and each page's CRC (Ogg's own CRC-32, not zlib's) must be recomputed.
+    """
+    data = bytearray(path.read_bytes())
+    pos = 0
+    while pos < len(data):
+        if data[pos : pos + 4] != b"OggS":
+            raise ValueError(f"{path}: not an Ogg page at byte {pos}")
+        n_segments = data[pos + 26]
+        length = 27 + n_segments + sum(data[pos + 27 : pos + 27 + n_segments])
+        data[pos + 14 : pos + 18] = serial.to_bytes(4, "little")
+        data[pos + 22 : pos + 26] = bytes(4)
+        data[pos + 22 : pos + 26] = _ogg_crc(bytes(data[pos : pos + length])).to_bytes(4, "little")
+        pos += length
+    path.write_bytes(bytes(data))
+
+
+def write_deterministic(path: Path, data: np.ndarray, sr: int, fmt: str, subtype: str) -> None:
+    """Write audio whose bytes depend only on the samples.
+
+    libsndfile stamps float WAVs with a PEAK chunk holding the wall-clock time and gives each Ogg
+    stream a random serial number; float WAV is written with scipy instead, and Ogg serials are
+    fixed afterwards.
+    """
+    if fmt == "WAV" and subtype == "FLOAT":
+        wavfile.write(path, sr, data)
+        return
+    sf.write(path, data, sr, format=fmt, subtype=subtype)
+    if fmt == "OGG":
+        fix_ogg_serial(path, serial=0x5EC0A55E)
+
+
 @dataclass(frozen=True)
 class DemoFile:
     audio_class: str
@@ -100,7 +156,7 @@ def write_demo_dataset(root: Path, files_per_class: int = 6, seed: int = 0) -> l
             sub = "session_a" if i % 2 else "session_b"  # nested folders are allowed
             path = root / cls / sub / f"{cls.replace(' ', '_')}_{i:02d}.{ext}"
             path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(path, np.clip(data, -1, 1).astype(np.float32), sr, format=fmt, subtype=subtype)
+            write_deterministic(path, np.clip(data, -1, 1).astype(np.float32), sr, fmt, subtype)
             with sf.SoundFile(path) as fh:  # lossy codecs pad: the truth is what decodes
                 frames = sum(b.shape[0] for b in fh.blocks(blocksize=1 << 16, always_2d=True))
             truth.append(DemoFile(cls, path, sr, channels, frames))
