@@ -22,9 +22,7 @@ def test_scan_then_dagster_asset_materialize(tmp_path: Path, demo_dataset):
         "SEC_HOME": str(tmp_path / "home"),
         "SEC_AUDIO_ROOT": str(root),
         "DAGSTER_HOME": str(tmp_path / "dh"),
-        "SEC_CONFIG": str(tmp_path / "none.yaml"),
     }
-    env.pop("SEC_CONFIG")
     scan = _run([str(BIN / "sec-assets"), "scan"], env)
     assert scan.returncode == 0, scan.stderr
     assert "5 classes" in scan.stdout and "noise_burst-" in scan.stdout and "'noise burst'" in scan.stdout
