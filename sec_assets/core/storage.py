@@ -10,6 +10,7 @@ zero-row ``_schema.parquet`` so catalog views bind before any partition exists.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import uuid
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from sec_assets.core.hashing import files_sha256
+from sec_assets.core.hashing import files_sha256, stable_hex
 
 SCHEMA_FILE = "_schema.parquet"
 
@@ -44,6 +45,19 @@ def scratch_dir(home: Path) -> Path:
 
 
 @contextlib.contextmanager
+def _swap_lock(home: Path, final: Path) -> Iterator[None]:
+    """An exclusive lock per partition directory, held only for the two renames."""
+    locks = scratch_dir(home) / "locks"
+    locks.mkdir(exist_ok=True)
+    with open(locks / f"{stable_hex(str(final.relative_to(home)), size=8)}.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def replacing_dir(final: Path, home: Path) -> Iterator[Path]:
     """Yield an empty scratch dir; on success it replaces ``final`` (on error it is removed)."""
     tmp = scratch_dir(home) / f"new-{uuid.uuid4().hex}"
@@ -55,9 +69,10 @@ def replacing_dir(final: Path, home: Path) -> Iterator[Path]:
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
         old = scratch_dir(home) / f"old-{uuid.uuid4().hex}"
-        with contextlib.suppress(FileNotFoundError):
-            os.rename(final, old)
-        os.rename(tmp, final)
+        with _swap_lock(home, final):  # two writers of one partition must not interleave renames
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(final, old)
+            os.rename(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
