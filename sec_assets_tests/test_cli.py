@@ -15,6 +15,11 @@ def _run(args, env, timeout=300):
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def _materialize_raw_manifest(partition: str, env):
+    args = ["asset", "materialize", "-m", "sec_assets.definitions", "--select", "raw_manifest"]
+    return _run([str(BIN / "dagster"), *args, "--partition", partition], env)
+
+
 def test_scan_then_dagster_asset_materialize(tmp_path: Path, demo_dataset):
     root, truth = demo_dataset
     env = {
@@ -27,20 +32,7 @@ def test_scan_then_dagster_asset_materialize(tmp_path: Path, demo_dataset):
     assert scan.returncode == 0, scan.stderr
     assert "5 classes" in scan.stdout and "noise_burst-" in scan.stdout and "'noise burst'" in scan.stdout
     key = next(line.split()[1] for line in scan.stdout.splitlines() if "noise_burst-" in line)
-    mat = _run(
-        [
-            str(BIN / "dagster"),
-            "asset",
-            "materialize",
-            "-m",
-            "sec_assets.definitions",
-            "--select",
-            "raw_manifest",
-            "--partition",
-            key,
-        ],
-        env,
-    )
+    mat = _materialize_raw_manifest(key, env)
     assert mat.returncode == 0, mat.stderr[-3000:]
     assert "RUN_SUCCESS" in mat.stderr + mat.stdout
     query = _run(
@@ -63,18 +55,6 @@ def test_scan_then_dagster_asset_materialize(tmp_path: Path, demo_dataset):
     bad = _run([str(BIN / "sec-assets"), "catalog", "DROP VIEW audio_files"], env)
     assert bad.returncode == 2 and "read-only" in bad.stderr.lower()
     # unknown partition: a clear failure, nothing written
-    missing = _run(
-        [
-            str(BIN / "dagster"),
-            "asset",
-            "materialize",
-            "-m",
-            "sec_assets.definitions",
-            "--select",
-            "raw_manifest",
-            "--partition",
-            "no-such-class",
-        ],
-        env,
-    )
+    missing = _materialize_raw_manifest("no-such-class", env)
     assert missing.returncode != 0
+    assert not (tmp_path / "home" / "data" / "raw_manifest" / "audio_class=no-such-class").exists()

@@ -29,6 +29,7 @@ import fcntl
 import importlib
 import importlib.machinery
 import importlib.util
+import io
 import json
 import sys
 import types
@@ -165,8 +166,6 @@ def ensure_random_init_model(models: Path, seed: int = 0) -> ModelFiles:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             model = build_clap(files.text_model)
-        import io
-
         buf = io.BytesIO()
         torch.save({"model": model.state_dict()}, buf)
         atomic_write_bytes(files.weights, buf.getvalue())

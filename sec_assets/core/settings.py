@@ -101,10 +101,6 @@ class Settings(BaseModel):
         assert self.models is not None  # resolved by the validator
         return self.models
 
-    @property
-    def hop(self) -> float:
-        return self.hop_seconds or self.segment_seconds
-
 
 def load_settings(
     config_file: Path | None = None, env: dict[str, str] | None = None, **overrides: Any
