@@ -13,29 +13,36 @@ edges ``fc · 2^(∓1/(2n))``, the upper edge clipped to ``0.999 · nyquist``. B
 band-pass (8th-order overall) per band as float64 SOS, run with ``sosfilt`` at the full rate.
 Cost grows with bands × samples: the yardstick for tests and the benchmark, not for production.
 
-**Fast path** (:func:`fast_levels`), frequency-domain filtering with *the same* filters:
+**Fast path** (:func:`fast_levels`): the *same* filters applied in the frequency domain, batched
+over signals and bands with torch (float32, CPU or CUDA). Each band takes one of two routes:
 
-1. One real FFT of each (zero-padded) signal, shared by all bands. The padding (≥ 6 frames)
-   holds the filters' ring-down, so the circular convolution equals the reference's linear one.
-2. Each band multiplies the bins where its Butterworth response is above ``-skirt_db`` by the
-   filter's exact *complex* response (``sosfreqz`` of the reference's SOS — magnitude and phase),
-   so the output is the reference's causal filter output, start-up transient included.
-3. Those bins, shifted to DC, go through a short inverse FFT: the band's analytic signal,
-   decimated to the band's own width (a 20-Hz band needs a few hundred samples, not 300 000).
-4. The squared envelope (half of it is the mean square of the real band signal) is integrated over
-   each frame exactly (cumulative sum with fractional frame edges).
+- *Exact route* (narrow and low bands): the signal is low-passed and decimated (zero-phase Kaiser
+  FIR as one GEMM; its ripple is divided out), one FFT covers the (zero-padded) clip, and each
+  band multiplies the bins where its Butterworth response is above ``-skirt_db`` by the filter's
+  exact *complex* response (``sosfreqz`` of the reference's SOS, magnitude and phase). Those bins,
+  shifted to DC, go through a short inverse FFT (2× oversampled) to give the band's analytic signal
+  at a rate that divides the frame; half its squared magnitude, averaged per frame, is the band's
+  mean square. The padding (≥ 6 frames) holds the filters' ring-down, so this is the reference's
+  causal filter output, start-up transient included.
+- *Frame route* (bands ≥ 16 frame bins wide whose lower edge is ≥ 6 bins above the next band's
+  centre): per frame, the power spectrum of a window that is flat over the frame and tapers a
+  quarter frame into each neighbour, weighted by the filter's |H|² — the band's steady-state
+  power by Parseval. The narrow-band limits keep window leakage from a loud neighbour below the
+  error budget (measured). The last window is moved left to end at the last sample: the
+  reference never sees a signal stop.
 
-Bands with equal FFT lengths are batched together, and all signals of a call are batched too, so
-the cost is about one full-size FFT per signal plus a few per band *octave*, nearly independent of
-n. It runs in float32 (complex64) on CPU or CUDA.
+Cost: roughly one FFT of the framed clip plus one of the decimated clip, nearly independent of n
+(the reference grows with bands × samples). Figures: ``python -m sec_assets.benchmarks.octave``.
 
-Where the two agree (measured by ``python -m sec_assets.benchmarks.octave_bench``; tested): within
-0.5 dB frame by frame on steady tones and on the mean over frames for noise, in every band whose
-bandwidth × frame length ≥ 1 and whose reference level is within ``skirt_db - 10`` dB of the
-loudest band. Below those bounds: (a) a tone far outside a band (where the filter's response is
-below ``-skirt_db``) is not seen by that band at all, while the reference reads its far skirt;
-(b) in bands narrower than 1/frame the per-frame level also carries the ``cos 2ωt`` ripple the
-envelope does not model (the *mean* over frames still agrees).
+**Agreement with the reference** (tested, and measured by the benchmark): within 0.5 dB for bands
+with bandwidth × frame ≥ 1 whose reference level is within ``skirt_db - 10`` dB of the loudest band
+in the frame — frame by frame on steady tones once the reference filter has settled (≈ 5.7 / (bw·T)
+frames), and on the mean over frames for white and pink noise. Below those bounds: the start-up
+frames of the frame route lack the reference's filter transient; a band reading a tone far out in
+its skirt (below ``-skirt_db``) reads nothing of it, where the reference reads the far skirt;
+bands narrower than 1/frame also lack the ``cos 2ωt`` ripple the envelope does not carry, so only
+their mean over frames agrees. float32 limits any band to ≈ 70 dB below the loudest content of the
+same clip.
 """
 
 from __future__ import annotations
@@ -54,7 +61,9 @@ LEVEL_REFERENCES = {"20uPa": P_REF, "dBFS": DBFS_REF}
 NYQUIST_MARGIN = 0.98
 BASE10_G = 10 ** (3 / 10)
 BUTTER_ORDER = 4  # scipy's band-pass doubles it: 8th order overall, as the predecessor
-PAD_FRAMES = 6  # zero padding for the filters' ring-down (a 1/frame-wide band decays 60 dB in ~5.7)
+PAD_FRAMES = 6  # least zero padding, in frames, for the filters' ring-down (bw·T ≥ 1 needs 5.7)
+MAX_PAD_FRAMES = 20  # narrower bands ring longer; past this their tail wraps onto the first frames
+RING_DOWN_BW_SECONDS = 5.7  # an 8th-order Butterworth band-pass of width bw decays 60 dB in ≈ 5.7/bw
 FRAME_PATH_MIN_BINS = 16.0  # bands at least this many frame bins wide are measured on framed spectra
 FRAME_PATH_MIN_GAP_BINS = 6.0  # … if the neighbour band's centre is this many bins below the edge
 TAPER_FRACTION = 0.25  # the frame path's window reaches this fraction of a frame into each neighbour
@@ -357,13 +366,16 @@ def filterbank_plan(
     window, weights, norm, end_shift = _frame_path(
         [sos[b] for b in frame_index], sample_rate, frame_len, n_frames, n_samples, taper
     )
-    q = next(q for q in range(n_frames + PAD_FRAMES, 8 * (n_frames + PAD_FRAMES)) if _smooth(q))
+    # zero padding holds the exact bands' ring-down (60 dB in ≈ 5.7 / bandwidth seconds), so a
+    # band's tail does not wrap around onto the first frames; capped, as its cost grows with it
+    narrowest = float(np.min(bands.upper[exact_index] - bands.lower[exact_index], initial=np.inf))
+    pad = math.ceil(RING_DOWN_BW_SECONDS / (narrowest * frame_len / sample_rate))
+    pad = min(max(pad, PAD_FRAMES), MAX_PAD_FRAMES)
+    q = next(q for q in range(n_frames + pad, 8 * (n_frames + pad)) if _smooth(q))
     fft_len = q * frame_len
     supports = [_support(bands.lower[b], bands.upper[b], sample_rate, skirt_db)[1] for b in exact_index]
     decimate, fir = _decimator(max(supports, default=sample_rate / 2), sample_rate, frame_len)
-    exact = _exact_groups(
-        sos, bands, exact_index, sample_rate, frame_len, fft_len, decimate, fir, skirt_db
-    )
+    exact = _exact_groups(sos, bands, exact_index, sample_rate, frame_len, fft_len, decimate, fir, skirt_db)
     spectrum_len = max([fft_len // decimate // 2 + 1] + [int(g.bins.max()) + 1 for g in exact])
     return FilterbankPlan(
         bands=bands,
@@ -419,7 +431,7 @@ def _on_device(plan: FilterbankPlan, device: str) -> _DevicePlan:
 
 
 def _frame_blocks(
-    plan: FilterbankPlan, device: str, per_block: int = 8
+    plan: FilterbankPlan, device: str, per_block: int = 4
 ) -> list[tuple[torch.Tensor, int, int, torch.Tensor]]:
     """The frame weights cut into dense blocks of neighbouring bands over the bins they use.
 
@@ -451,7 +463,6 @@ def _toeplitz(fir: np.ndarray, decimate: int, outputs: int = 32) -> np.ndarray:
     for q in range(outputs):
         out[q * decimate : q * decimate + taps, q] = fir
     return out
-
 
 
 def _zero_padded(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
