@@ -12,6 +12,7 @@ bands within 50 dB of the loudest); bands narrower than that are listed separate
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import time
@@ -68,13 +69,16 @@ def timed(fn: Callable[[], np.ndarray], repeats: int = 1) -> tuple[float, np.nda
     return (time.perf_counter() - start) / repeats, result
 
 
+def reference_all(clips: np.ndarray, n: int) -> np.ndarray:
+    return np.stack([octave.reference_levels(c, SAMPLE_RATE, n) for c in clips])
+
+
 def run(clip_count: int, octaves: list[int], device: str | None) -> None:
     torch.set_num_threads(1)
     clips, kinds = make_clips(clip_count)
     print(f"# n-octave benchmark — {platform.processor() or platform.machine()}, torch {torch.__version__}")
-    print(
-        f"# {clip_count} clips × {SECONDS:.0f} s at {SAMPLE_RATE} Hz ({', '.join(sorted(set(kinds)))}); one core"
-    )
+    kinds_txt = ", ".join(sorted(set(kinds)))
+    print(f"# {clip_count} clips × {SECONDS:.0f} s at {SAMPLE_RATE} Hz ({kinds_txt}); one core")
     print(f"# cpu affinity {len(os.sched_getaffinity(0))} cores; torch threads {torch.get_num_threads()}")
     print()
     header = "| n | bands | reference clips/s | fast clips/s | speed-up |"
@@ -82,18 +86,18 @@ def run(clip_count: int, octaves: list[int], device: str | None) -> None:
     gpu_rows = []
     accuracy = []
     for n in octaves:
-        t_ref, ref = timed(lambda n=n: np.stack([octave.reference_levels(c, SAMPLE_RATE, n) for c in clips]))
-        t_fast, fast = timed(lambda n=n: octave.fast_levels(clips, SAMPLE_RATE, n, device="cpu"), repeats=3)
+        t_ref, ref = timed(functools.partial(reference_all, clips, n))
+        t_fast, fast = timed(functools.partial(octave.fast_levels, clips, SAMPLE_RATE, n, device="cpu"), 3)
         bands = octave.band_grid(n, SAMPLE_RATE)
         speeds = f"{clip_count / t_ref:.1f} | {clip_count / t_fast:.1f} | {t_ref / t_fast:.1f}×"
         rows.append(f"| {n} | {len(bands)} | {speeds} |")
         if device and device.startswith("cuda"):
             torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
             big = np.repeat(clips, 8, axis=0)
-            t_gpu, gpu = timed(
-                lambda n=n, big=big: octave.fast_levels(big, SAMPLE_RATE, n, device=device, batch_size=64),
-                repeats=3,
+            gpu_call = functools.partial(
+                octave.fast_levels, big, SAMPLE_RATE, n, device=device, batch_size=64
             )
+            t_gpu, gpu = timed(gpu_call, 3)
             gpu_dev = float(np.max(np.abs(gpu[:clip_count] - fast)))
             gpu_rows.append(f"| {n} | {big.shape[0] / t_gpu:.0f} | {gpu_dev:.4f} |")
             torch.set_num_threads(1)
