@@ -34,7 +34,7 @@ from sec_assets.core.evaluation import evaluate, render_markdown
 from sec_assets.core.features import load_features
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.manifest import discover_classes, scan_class
-from sec_assets.core.segments import decode_audio, encode_audio, segment_file
+from sec_assets.core.segments import SourceFile, decode_audio, encode_audio, plan_class, segment_source
 from sec_assets.core.settings import SPLITS
 from sec_assets.partitions import (
     AUDIO_CLASS,
@@ -55,9 +55,9 @@ SEGMENT_SHARD = 64  # segments per Parquet file: bounds memory by the shard, not
 
 CODE_VERSIONS = {
     "raw_manifest": "1",
-    "augmented_segments": "1",
+    "augmented_segments": "2",
     "clap_embeddings": "1",
-    "octave_spectrograms": "1",
+    "octave_spectrograms": "2",
     "splits": "1",
     "trained_classifier": "1",
     "evaluation_report": "1",
@@ -211,23 +211,34 @@ def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> Mate
     home = sec.home_path
     params = sec.segment_params()
     manifest = storage.read_partition(home, "raw_manifest", {AUDIO_CLASS: key})
-    sources = manifest.filter(pl.col("status") == "ok").unique("sha256", keep="first", maintain_order=True)
-    duplicates = manifest.filter(pl.col("status") == "ok").height - sources.height
+    ok = manifest.filter(pl.col("status") == "ok")
+    unique = ok.unique("sha256", keep="first", maintain_order=True).sort("sha256")
+    sources = [
+        SourceFile(Path(r["path"]), r["sha256"], r["sample_rate"], r["frames"])
+        for r in unique.iter_rows(named=True)
+    ]
+    plan = plan_class(sources, params, key)
+    planned = sum(len(w) for w in plan.values())
+    context.log.info(
+        f"{key}: {planned} segments planned from {len(sources)} files "
+        f"(rounds: {sorted({w.round for ws in plan.values() for w in ws})})"
+    )
+    class_name = unique["audio_class"][0] if unique.height else key
     skipped: list[dict[str, str]] = []
-    counts = {"segments": 0, "padded": 0}
+    counts = {"segments": 0, "padded": 0, "rounds": 0}
 
     def shards() -> Iterator[pl.DataFrame]:
         rows: list[dict[str, Any]] = []
-        for i, src in enumerate(sources.iter_rows(named=True)):
+        for i, src in enumerate(sources):
             try:
-                for seg in segment_file(Path(src["path"]), key, src["sha256"], params):
+                for seg in segment_source(src, plan[src.sha256], key, params):
                     rows.append(
                         {
                             "segment_key": seg.key,
-                            "audio_class": src["audio_class"],
+                            "audio_class": class_name,
                             "partition_key": key,
-                            "source_sha256": src["sha256"],
-                            "source_path": src["path"],
+                            "source_sha256": src.sha256,
+                            "source_path": str(src.path),
                             "round": seg.round,
                             "index": seg.index,
                             "start_s": seg.start_s,
@@ -235,6 +246,8 @@ def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> Mate
                             "padded": seg.padded,
                             "sample_rate": params.sample_rate,
                             "seed": seg.seed,
+                            "gain_db": seg.gain_db,
+                            "shift_frames": seg.shift_frames,
                             "noise_gain": seg.noise_gain,
                             "noise_rms": seg.noise_rms,
                             "audio": encode_audio(seg.audio),
@@ -242,32 +255,43 @@ def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> Mate
                     )
                     counts["segments"] += 1
                     counts["padded"] += int(seg.padded)
+                    counts["rounds"] = max(counts["rounds"], seg.round + 1)
+                    if len(rows) >= SEGMENT_SHARD:
+                        yield pl.DataFrame(rows, schema=catalog.TABLE_SCHEMAS["augmented_segments"])
+                        rows = []
             except Exception as exc:  # one bad file must not lose the class; it is reported
-                skipped.append({"path": src["path"], "error": str(exc)})
-                context.log.warning(f"{key}: skipped {src['path']}: {exc}")
-            if len(rows) >= SEGMENT_SHARD:
-                yield pl.DataFrame(rows, schema=catalog.TABLE_SCHEMAS["augmented_segments"])
-                rows = []
+                skipped.append({"path": str(src.path), "error": str(exc)})
+                context.log.warning(f"{key}: skipped {src.path}: {exc}")
             if (i + 1) % 50 == 0:
-                context.log.info(f"{key}: segmented {i + 1}/{sources.height} files")
+                context.log.info(
+                    f"{key}: segmented {i + 1}/{len(sources)} files, {counts['segments']} segments"
+                )
         if rows:
             yield pl.DataFrame(rows, schema=catalog.TABLE_SCHEMAS["augmented_segments"])
 
     written = catalog.write_table_partition(home, "augmented_segments", {AUDIO_CLASS: key}, shards())
     inputs = _upstream(home, [("raw_manifest", key)])
+    target = params.target_segments
+    if target and counts["segments"] < target:
+        context.log.warning(
+            f"{key}: {counts['segments']} segments, short of the target {target} after "
+            f"{params.max_rounds} rounds (too little usable audio)"
+        )
     return _finish(
         context,
         sec,
         "augmented_segments",
         key,
         written,
-        vars(params) | {"storage": "float16"},
+        {**vars(params), "storage": "float16"},
         inputs,
         {
             "segments": counts["segments"],
+            "target_segments": target or "one pass",
+            "rounds": counts["rounds"],
             "padded_segments": counts["padded"],
-            "source_files": sources.height,
-            "duplicate_files_skipped": duplicates,
+            "source_files": len(sources),
+            "duplicate_files_skipped": ok.height - unique.height,
             "files_failed_to_segment": len(skipped),
             "segment_hours": round(counts["segments"] * params.segment_seconds / 3600, 4),
             "failures": _md_table(pl.DataFrame(skipped, schema={"path": pl.String, "error": pl.String})),
@@ -359,25 +383,47 @@ def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> Materia
     deps=[AssetDep("augmented_segments", partition_mapping=_BY_CLASS)],
     code_version=CODE_VERSIONS["octave_spectrograms"],
     group_name="sec",
-    description="Per segment, band levels in dB re 20 µPa over 0.1-s frames for 1/n-octave bands "
-    "(base-2 grid around 1 kHz).",
+    description="Per segment, band levels in dB (re 20 µPa or dBFS) over 0.1-s frames for 1/n-octave "
+    "bands (base-2 grid around 1 kHz, or IEC base 10), by the fast torch filterbank (CPU or CUDA).",
 )
 def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     keys = context.partition_key.keys_by_dimension
     key, n = keys[AUDIO_CLASS], int(keys[OCTAVE])
     home = sec.home_path
-    bands = octave.band_grid(n, sec.target_sample_rate)
+    rate = sec.target_sample_rate
+    bands = octave.band_grid(n, rate, sec.octave_base)
+    ref = octave.LEVEL_REFERENCES[sec.level_reference]
+    device = octave.resolve_device(sec.spectrogram_device)
+    if device == "cpu":
+        torch.set_num_threads(sec.cpu_count())
     counts = {"segments": 0, "n_frames": 0}
+    started = time.perf_counter()
 
     def shards() -> Iterator[pl.DataFrame]:
         columns = ["segment_key", "source_sha256", "sample_rate", "audio"]
         for batch in storage.iter_partition_batches(
             home, "augmented_segments", {AUDIO_CLASS: key}, SEGMENT_SHARD, columns
         ):
+            if batch["sample_rate"].n_unique() != 1 or batch["sample_rate"][0] != rate:
+                raise ValueError(
+                    f"{key}: segments are at {sorted(batch['sample_rate'].unique())} Hz but the "
+                    f"configured target rate is {rate} Hz: re-materialize augmented_segments"
+                )
             audio = np.stack([decode_audio(a) for a in batch["audio"]])
-            levels = octave.fast_levels(audio, sec.target_sample_rate, n, sec.frame_seconds)
+            levels = octave.fast_levels(
+                audio,
+                rate,
+                n,
+                sec.frame_seconds,
+                ref=ref,
+                floor_db=sec.floor_db,
+                base=sec.octave_base,
+                device=device,
+                batch_size=sec.spectrogram_batch_size,
+            )
             counts["segments"] += batch.height
             counts["n_frames"] = levels.shape[1]
+            context.log.debug(f"{key} 1/{n}: {counts['segments']} segments")
             yield pl.DataFrame(
                 {
                     "segment_key": batch["segment_key"],
@@ -394,13 +440,16 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
     written = catalog.write_table_partition(
         home, "octave_spectrograms", {AUDIO_CLASS: key, OCTAVE: str(n)}, shards()
     )
+    elapsed = time.perf_counter() - started
     inputs = _upstream(home, [("augmented_segments", key)])
     params = {
         "octave": n,
         "frame_seconds": sec.frame_seconds,
-        "reference": "20uPa",
-        "base": 2,
-        "method": "fast_levels",
+        "reference": sec.level_reference,
+        "floor_db": sec.floor_db,
+        "base": sec.octave_base,
+        "method": "fast_levels (frame route + exact decimated route)",
+        "device": device,
     }
     return _finish(
         context,
@@ -416,6 +465,9 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
             "frames_per_segment": counts["n_frames"],
             "lowest_band_hz": round(float(bands.center[0]), 2),
             "highest_band_hz": round(float(bands.center[-1]), 2),
+            "level_reference": sec.level_reference,
+            "device": device,
+            "segments_per_second": round(counts["segments"] / elapsed, 1) if elapsed > 0 else 0.0,
         },
     )
 

@@ -23,8 +23,19 @@ class SecResource(ConfigurableResource):
     hop_seconds: float | None = None
     min_segment_seconds: float = 1.0
     frame_seconds: float = 0.1
+    channel: str = Field(default="mean", description="'mean' or a channel index, e.g. '0'")
+    target_segments_per_class: int = Field(default=0, description="0: one pass (round 0) only")
+    max_rounds: int = 16
     noise_mix: float = 0.3
+    gain_db_low: float = 0.0
+    gain_db_high: float = 0.0
+    time_shift_seconds: float = 0.0
     seed: int = 0
+    octave_base: int = 2
+    level_reference: str = "20uPa"
+    floor_db: float = -100.0
+    spectrogram_device: str = "auto"
+    spectrogram_batch_size: int = 16
     split_fractions: dict[str, float] = Field(default_factory=dict)
     embed_batch_size: int = 8
     classifier_epochs: int = 150
@@ -47,8 +58,19 @@ class SecResource(ConfigurableResource):
             hop_seconds=s.hop_seconds,
             min_segment_seconds=s.min_segment_seconds,
             frame_seconds=s.frame_seconds,
+            channel=str(s.channel),
+            target_segments_per_class=s.target_segments_per_class or 0,
+            max_rounds=s.max_rounds,
             noise_mix=s.noise_mix,
+            gain_db_low=s.gain_db_range[0],
+            gain_db_high=s.gain_db_range[1],
+            time_shift_seconds=s.time_shift_seconds,
             seed=s.seed,
+            octave_base=s.octave_base,
+            level_reference=s.level_reference,
+            floor_db=s.floor_db,
+            spectrogram_device=s.spectrogram_device,
+            spectrogram_batch_size=s.spectrogram_batch_size,
             split_fractions=dict(s.split_fractions),
             embed_batch_size=s.embed_batch_size,
             classifier_epochs=s.classifier_epochs,
@@ -75,7 +97,12 @@ class SecResource(ConfigurableResource):
             hop_seconds=self.hop_seconds or self.segment_seconds,
             min_segment_seconds=self.min_segment_seconds,
             noise_mix=self.noise_mix,
+            gain_db_range=(self.gain_db_low, self.gain_db_high),
+            time_shift_seconds=self.time_shift_seconds,
             seed=self.seed,
+            channel=int(self.channel) if self.channel.isdigit() else self.channel,
+            target_segments=self.target_segments_per_class or None,
+            max_rounds=self.max_rounds,
         )
 
     def split_fractions_or_default(self) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """Audio decoding: soundfile (libsndfile) for wav/flac/mp3/ogg, soxr for resampling.
 
 The source rate is always read from the file (the predecessor trusted a config value and was off
-by 1.8 %). Multi-channel audio is mixed to mono by the mean, and everything is float32 in [-1, 1].
+by 1.8 %). Multi-channel audio is mixed to mono by the mean (or one channel is taken, by index),
+and everything is float32 in [-1, 1].
 """
 
 from __future__ import annotations
@@ -64,33 +65,70 @@ def probe(path: Path) -> AudioInfo:
     return AudioInfo(format=fmt, sample_rate=rate, channels=channels, frames=frames)
 
 
-def to_mono(block: np.ndarray) -> np.ndarray:
-    """(frames, channels) → (frames,) by the channel mean."""
+Channel = str | int  # "mean" or a 0-based channel index
+
+
+def to_mono(block: np.ndarray, channel: Channel = "mean") -> np.ndarray:
+    """(frames, channels) → (frames,): the channel mean, or one channel by index."""
     if block.ndim == 1:
         return block.astype(np.float32, copy=False)
-    return block.mean(axis=1, dtype=np.float64).astype(np.float32)
+    if channel == "mean":
+        return block.mean(axis=1, dtype=np.float64).astype(np.float32)
+    if not isinstance(channel, int) or channel < 0:
+        raise ValueError(f"channel must be 'mean' or a channel index ≥ 0, got {channel!r}")
+    if channel >= block.shape[1]:
+        raise AudioDecodeError(f"channel {channel} requested but the file has {block.shape[1]} channel(s)")
+    return np.ascontiguousarray(block[:, channel], dtype=np.float32)
 
 
-def stream_mono(path: Path, target_rate: int, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+def resampled_length(frames: int, source_rate: int, target_rate: int) -> int:
+    """Samples after resampling ``frames`` from ``source_rate``: soxr's own count, rounded half up.
+
+    Segment windows are planned from this number before decoding, so :func:`stream_mono` trims
+    or zero-extends its output to exactly this length (soxr already agrees; the check guards it).
+    """
+    return (frames * target_rate * 2 + source_rate) // (2 * source_rate)
+
+
+def stream_mono(
+    path: Path,
+    target_rate: int,
+    block_seconds: float = 30.0,
+    channel: Channel = "mean",
+    frames: int | None = None,
+) -> Iterator[np.ndarray]:
     """Decode, mix to mono and resample in blocks, so a 30-minute file never sits in memory.
 
     soxr's streaming resampler keeps state across blocks, so the output equals a one-shot
-    resample of the whole file up to float rounding.
+    resample of the whole file up to float rounding. With ``frames`` (the decodable source frames
+    from :func:`probe`), exactly ``resampled_length(frames, …)`` samples come out.
     """
+    expected = None
     try:
         with sf.SoundFile(path) as fh:
             rate = int(fh.samplerate)
+            if frames is not None:
+                expected = resampled_length(frames, rate, target_rate)
             resampler = None
             if rate != target_rate:
                 resampler = soxr.ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
             blocksize = max(1, int(block_seconds * rate))
             pending = None
+            produced = 0
             for block in fh.blocks(blocksize=blocksize, dtype="float32", always_2d=True):
                 if pending is not None:
-                    yield _resample(resampler, pending, last=False)
-                pending = to_mono(block)
+                    out = _resample(resampler, pending, last=False)
+                    out = out if expected is None else out[: max(0, expected - produced)]
+                    produced += out.size
+                    yield out
+                pending = to_mono(block, channel)
             if pending is not None:
-                yield _resample(resampler, pending, last=True)
+                out = _resample(resampler, pending, last=True)
+                out = out if expected is None else out[: max(0, expected - produced)]
+                produced += out.size
+                yield out
+            if expected is not None and produced < expected:
+                yield np.zeros(expected - produced, dtype=np.float32)
     except sf.LibsndfileError as exc:
         raise AudioDecodeError(f"cannot decode {path.name}: {exc}") from exc
 
@@ -101,7 +139,7 @@ def _resample(resampler: soxr.ResampleStream | None, mono: np.ndarray, last: boo
     return np.asarray(resampler.resample_chunk(mono, last=last), dtype=np.float32)
 
 
-def load_mono(path: Path, target_rate: int) -> np.ndarray:
-    """A whole file as mono float32 at ``target_rate``."""
-    blocks = list(stream_mono(path, target_rate))
+def load_mono(path: Path, target_rate: int, channel: Channel = "mean") -> np.ndarray:
+    """A whole file as mono float32 at ``target_rate`` (for short files and notebooks)."""
+    blocks = list(stream_mono(path, target_rate, channel=channel))
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)

@@ -55,6 +55,8 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "padded": pl.Boolean,
         "sample_rate": pl.Int64,
         "seed": pl.UInt64,
+        "gain_db": pl.Float64,
+        "shift_frames": pl.Int64,
         "noise_gain": pl.Float64,
         "noise_rms": pl.Float64,
         "audio": pl.Binary,

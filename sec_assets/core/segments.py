@@ -1,32 +1,42 @@
 """Segmentation and augmentation, deterministic to the byte.
 
-Each source file is decoded to mono at the target rate and cut into windows of
-``segment_seconds`` with a hop of ``hop_seconds``. A last partial window at least
+**Windows.** Each source file is decoded (streamed) to mono at the target rate and cut into windows
+of ``segment_seconds`` with a hop of ``hop_seconds``. A last partial window at least
 ``min_segment_seconds`` long is *repeat-padded* (tiled with itself, as CLAP's own preprocessing
 does) rather than zero-padded, which left the predecessor's last segments mostly silent; shorter
 remainders are dropped. A file shorter than one segment but at least the minimum gives one
 repeat-padded segment.
 
-Augmentation mixes white noise at ``noise_mix`` of the segment's RMS. Its generator is seeded by
-``stable_seed(seed, segment_key)`` only, so a segment is identical whatever the batch, worker
-count, process, host or ``PYTHONHASHSEED``; the drawn parameters are stored with the segment.
+**Rounds.** Round 0 starts at 0. When a class needs more segments than one pass gives
+(``target_segments`` per class), rounds 1, 2, … start each file at an offset in ``[1, hop)`` drawn
+from ``stable_unit(seed, "offset", class, source, round)``; the last round needed is trimmed to
+exactly the target by the stable hash of each candidate key. Window plans are computed from the
+manifest's frame counts alone, before any decoding, so they are the same on every machine.
 
-Audio is stored as little-endian float16 PCM bytes: half the size of float32, no clipping after
-mixing, and the same relative precision for quiet and loud recordings.
+**Augmentation.** Per segment: a circular time shift (±``time_shift_seconds``), a gain
+(uniform in ``gain_db_range``), then white noise mixed at ``noise_mix`` of the segment's RMS
+(``(1 - mix)·x + mix·rms·n``, the predecessor's 30 %). The generator is seeded by
+``stable_seed(seed, "augment", segment_key)`` only, so a segment is identical whatever the batch,
+worker count, process, host or ``PYTHONHASHSEED``; the drawn values are stored with the segment,
+and :func:`regenerate_segment` rebuilds any segment from its key and source file alone.
+
+**Storage.** Audio is stored as little-endian float16 PCM bytes: half the size of float32, no
+clipping after mixing, and the same relative precision for quiet and loud recordings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from sec_assets.core.audio_io import load_mono
-from sec_assets.core.hashing import stable_seed
+from sec_assets.core.audio_io import Channel, probe, resampled_length, stream_mono
+from sec_assets.core.hashing import stable_seed, stable_unit
 
 AUDIO_DTYPE = np.dtype("<f2")
+SHA_PREFIX = 20  # hex digits of the source sha256 in a segment key
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,12 @@ class SegmentParams:
     hop_seconds: float = 7.0
     min_segment_seconds: float = 1.0
     noise_mix: float = 0.3
+    gain_db_range: tuple[float, float] = (0.0, 0.0)
+    time_shift_seconds: float = 0.0
     seed: int = 0
+    channel: Channel = "mean"
+    target_segments: int | None = None  # per class; None: one pass (round 0) only
+    max_rounds: int = 16
 
     @property
     def segment_frames(self) -> int:
@@ -52,6 +67,14 @@ class SegmentParams:
 
 
 @dataclass(frozen=True)
+class Window:
+    round: int
+    index: int
+    start: int  # first sample at the target rate
+    length: int  # samples taken from the file (≤ segment_frames; shorter ones are repeat-padded)
+
+
+@dataclass(frozen=True)
 class Segment:
     key: str
     round: int
@@ -60,6 +83,8 @@ class Segment:
     duration_s: float
     padded: bool
     seed: int
+    gain_db: float
+    shift_frames: int
     noise_gain: float
     noise_rms: float
     audio: np.ndarray  # float32, exactly segment_frames long
@@ -67,7 +92,13 @@ class Segment:
 
 def segment_key(partition_key: str, source_sha256: str, round_: int, index: int) -> str:
     """Key of a segment: (class, source file hash, round, index) — stable across runs."""
-    return f"{partition_key}:{source_sha256[:20]}:{round_}:{index:05d}"
+    return f"{partition_key}:{source_sha256[:SHA_PREFIX]}:{round_}:{index:05d}"
+
+
+def parse_segment_key(key: str) -> tuple[str, str, int, int]:
+    """(partition key, sha256 prefix, round, index) of a key made by :func:`segment_key`."""
+    partition_key, sha, round_, index = key.rsplit(":", 3)
+    return partition_key, sha, int(round_), int(index)
 
 
 def repeat_pad(audio: np.ndarray, frames: int) -> np.ndarray:
@@ -78,11 +109,11 @@ def repeat_pad(audio: np.ndarray, frames: int) -> np.ndarray:
     return np.tile(audio, reps)[:frames]
 
 
-def windows(n_frames: int, params: SegmentParams) -> list[tuple[int, int]]:
-    """(start, length) of every window of a signal of ``n_frames`` samples (round 0)."""
+def windows(n_frames: int, params: SegmentParams, offset: int = 0) -> list[tuple[int, int]]:
+    """(start, length) of every window of a signal of ``n_frames`` samples, from ``offset``."""
     out = []
     seg, hop = params.segment_frames, params.hop_frames
-    start = 0
+    start = offset
     while start < n_frames:
         length = min(seg, n_frames - start)
         if length == seg or length >= params.min_frames:
@@ -93,42 +124,182 @@ def windows(n_frames: int, params: SegmentParams) -> list[tuple[int, int]]:
     return out
 
 
-def augment(audio: np.ndarray, key: str, params: SegmentParams) -> tuple[np.ndarray, int, float, float]:
-    """Mix seeded white noise into a segment; returns (audio, seed, noise gain, noise rms)."""
+def round_offset(params: SegmentParams, partition_key: str, source_sha256: str, round_: int) -> int:
+    """Start of round ``round_`` in a file: 0 for round 0, else a stable draw in [1, hop)."""
+    if round_ == 0 or params.hop_frames <= 1:
+        return 0
+    u = stable_unit(params.seed, "offset", partition_key, source_sha256[:SHA_PREFIX], round_)
+    return 1 + int(u * (params.hop_frames - 1))
+
+
+def file_windows(
+    n_frames: int, params: SegmentParams, partition_key: str, source_sha256: str, round_: int
+) -> list[Window]:
+    offset = round_offset(params, partition_key, source_sha256, round_)
+    return [
+        Window(round_, i, start, length)
+        for i, (start, length) in enumerate(windows(n_frames, params, offset))
+    ]
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    sha256: str
+    sample_rate: int
+    frames: int  # decodable frames at the source rate (from the manifest)
+
+    def target_frames(self, params: SegmentParams) -> int:
+        return resampled_length(self.frames, self.sample_rate, params.sample_rate)
+
+
+def plan_class(
+    sources: Sequence[SourceFile], params: SegmentParams, partition_key: str
+) -> dict[str, list[Window]]:
+    """Windows per source sha256 for a whole class, rounds included; pure arithmetic, no decoding.
+
+    Round 0 is always taken whole. Extra rounds are added while the class is short of
+    ``target_segments`` (at most ``max_rounds`` in all, and never when round 0 is empty, so a class
+    without usable audio cannot loop); the last one is trimmed to the target by stable key hash.
+    """
+    plan = {
+        s.sha256: file_windows(s.target_frames(params), params, partition_key, s.sha256, 0) for s in sources
+    }
+    count = sum(len(w) for w in plan.values())
+    target = params.target_segments
+    if not target or count == 0 or count >= target:
+        return plan
+    for round_ in range(1, params.max_rounds):
+        candidates = [
+            (s.sha256, w)
+            for s in sources
+            for w in file_windows(s.target_frames(params), params, partition_key, s.sha256, round_)
+        ]
+        need = target - count
+        if len(candidates) > need:
+            candidates.sort(
+                key=lambda c: stable_unit(
+                    params.seed, "pick", segment_key(partition_key, c[0], c[1].round, c[1].index)
+                )
+            )
+            candidates = candidates[:need]
+        for sha, w in candidates:
+            plan[sha].append(w)
+        count += len(candidates)
+        if count >= target:
+            break
+    for sha in plan:
+        plan[sha].sort(key=lambda w: (w.start, w.round))
+    return plan
+
+
+def cut_windows(blocks: Iterable[np.ndarray], plan: Sequence[Window]) -> Iterator[tuple[Window, np.ndarray]]:
+    """The audio of each planned window from a stream of blocks, holding at most one window plus
+    one block in memory (a 30-minute file streams)."""
+    pending = sorted(plan, key=lambda w: (w.start, w.round))
+    buffer = np.zeros(0, dtype=np.float32)
+    buffer_start = 0  # absolute sample index of buffer[0]
+    i = 0
+    for block in blocks:
+        buffer = np.concatenate([buffer, block])
+        while i < len(pending) and pending[i].start + pending[i].length <= buffer_start + buffer.size:
+            w = pending[i]
+            yield w, buffer[w.start - buffer_start : w.start - buffer_start + w.length].copy()
+            i += 1
+        keep_from = pending[i].start if i < len(pending) else buffer_start + buffer.size
+        drop = max(0, keep_from - buffer_start)
+        buffer, buffer_start = buffer[drop:], buffer_start + drop
+    if i < len(pending):
+        raise ValueError(f"the stream ended before window {pending[i]} (plan and audio disagree)")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    seed: int
+    gain_db: float
+    shift_frames: int
+    noise_gain: float
+    noise_rms: float
+
+
+def augment(audio: np.ndarray, key: str, params: SegmentParams) -> tuple[np.ndarray, Augmentation]:
+    """Shift, gain and seeded noise for one segment; the generator depends on the key alone."""
     seed = stable_seed(params.seed, "augment", key)
     rng = np.random.default_rng(seed)
+    u_gain, u_shift = rng.random(2)  # always drawn, so the noise stream never depends on settings
     noise = rng.standard_normal(audio.size)
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-    gain = params.noise_mix * rms
-    mixed = (1.0 - params.noise_mix) * audio.astype(np.float64) + gain * noise
-    noise_rms = gain * float(np.sqrt(np.mean(np.square(noise))))
-    return mixed.astype(np.float32), seed, gain, noise_rms
+    lo, hi = params.gain_db_range
+    gain_db = float(lo + (hi - lo) * u_gain)
+    max_shift = round(params.time_shift_seconds * params.sample_rate)
+    shift = round(float(2 * u_shift - 1) * max_shift)
+    x = np.roll(audio.astype(np.float64), shift) * 10 ** (gain_db / 20)
+    rms = float(np.sqrt(np.mean(np.square(x))))
+    noise_gain = params.noise_mix * rms
+    mixed = (1.0 - params.noise_mix) * x + noise_gain * noise
+    noise_rms = noise_gain * float(np.sqrt(np.mean(np.square(noise))))
+    return mixed.astype(np.float32), Augmentation(seed, gain_db, shift, noise_gain, noise_rms)
+
+
+def _make_segment(window: Window, piece: np.ndarray, key: str, params: SegmentParams) -> Segment:
+    padded = window.length < params.segment_frames
+    if padded:
+        piece = repeat_pad(piece, params.segment_frames)
+    mixed, aug = augment(piece, key, params)
+    return Segment(
+        key=key,
+        round=window.round,
+        index=window.index,
+        start_s=window.start / params.sample_rate,
+        duration_s=window.length / params.sample_rate,
+        padded=padded,
+        seed=aug.seed,
+        gain_db=aug.gain_db,
+        shift_frames=aug.shift_frames,
+        noise_gain=aug.noise_gain,
+        noise_rms=aug.noise_rms,
+        audio=mixed,
+    )
+
+
+def segment_source(
+    source: SourceFile, plan: Sequence[Window], partition_key: str, params: SegmentParams
+) -> Iterator[Segment]:
+    """The augmented segments of one file for its planned windows, streamed."""
+    if not plan:
+        return
+    blocks = stream_mono(source.path, params.sample_rate, channel=params.channel, frames=source.frames)
+    for window, piece in cut_windows(blocks, plan):
+        key = segment_key(partition_key, source.sha256, window.round, window.index)
+        yield _make_segment(window, piece, key, params)
 
 
 def segment_file(
-    path: Path, partition_key: str, source_sha256: str, params: SegmentParams
+    path: Path,
+    partition_key: str,
+    source_sha256: str,
+    params: SegmentParams,
+    frames: int | None = None,
+    sample_rate: int | None = None,
 ) -> Iterator[Segment]:
-    """All augmented segments of one source file, in order."""
-    audio = load_mono(path, params.sample_rate)
-    for index, (start, length) in enumerate(windows(audio.size, params)):
-        piece = audio[start : start + length]
-        padded = length < params.segment_frames
-        if padded:
-            piece = repeat_pad(piece, params.segment_frames)
-        key = segment_key(partition_key, source_sha256, 0, index)
-        mixed, seed, gain, noise_rms = augment(piece, key, params)
-        yield Segment(
-            key=key,
-            round=0,
-            index=index,
-            start_s=start / params.sample_rate,
-            duration_s=length / params.sample_rate,
-            padded=padded,
-            seed=seed,
-            noise_gain=gain,
-            noise_rms=noise_rms,
-            audio=mixed,
-        )
+    """Round-0 segments of one file (for notebooks and tests; the asset plans a whole class)."""
+    if frames is None or sample_rate is None:
+        info = probe(path)
+        frames, sample_rate = info.frames, info.sample_rate
+    source = SourceFile(path, source_sha256, sample_rate, frames)
+    plan = file_windows(source.target_frames(params), params, partition_key, source_sha256, 0)
+    yield from segment_source(source, plan, partition_key, params)
+
+
+def regenerate_segment(key: str, source: SourceFile, params: SegmentParams) -> Segment:
+    """Rebuild one segment from its key and its source file alone (same bytes as stored)."""
+    partition_key, sha, round_, index = parse_segment_key(key)
+    if not source.sha256.startswith(sha):
+        raise ValueError(f"segment {key} comes from a file with sha256 {sha}…, not {source.sha256[:20]}…")
+    plan = file_windows(source.target_frames(params), params, partition_key, source.sha256, round_)
+    match = [w for w in plan if w.index == index]
+    if not match:
+        raise ValueError(f"segment {key} does not exist for this file and these parameters")
+    return next(segment_source(source, match, partition_key, params))
 
 
 def encode_audio(audio: np.ndarray) -> bytes:

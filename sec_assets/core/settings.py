@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 SPLITS = ("train", "es", "valid", "test")
 
@@ -25,6 +33,8 @@ ENV_FIELDS = {
     "SEC_SEGMENT_SECONDS": "segment_seconds",
     "SEC_OCTAVES": "octaves",
     "SEC_SEED": "seed",
+    "SEC_TARGET_SEGMENTS": "target_segments_per_class",
+    "SEC_SPECTROGRAM_DEVICE": "spectrogram_device",
 }
 
 
@@ -47,7 +57,21 @@ class Settings(BaseModel):
     )
     octaves: tuple[int, ...] = Field((1, 3, 6, 12, 24), description="bands per octave")
     frame_seconds: float = Field(0.1, gt=0, description="spectrogram frame length")
+    channel: Literal["mean"] | NonNegativeInt = Field(
+        "mean", description="multi-channel files: 'mean' of the channels, or one channel by index"
+    )
+    target_segments_per_class: PositiveInt | None = Field(
+        None, description="extra rounds at random offsets until a class has this many segments"
+    )
+    max_rounds: PositiveInt = Field(16, description="rounds per class at most (round 0 included)")
     noise_mix: float = Field(0.3, ge=0, le=1, description="fraction of noise mixed in")
+    gain_db_range: tuple[float, float] = Field((0.0, 0.0), description="random gain, dB (low, high)")
+    time_shift_seconds: float = Field(0.0, ge=0, description="random circular shift up to ± this")
+    octave_base: Literal[2, 10] = Field(2, description="2: the predecessor's grid; 10: IEC 61260-1")
+    level_reference: Literal["20uPa", "dBFS"] = Field("20uPa", description="dB re 20 µPa or dBFS")
+    floor_db: float = Field(-100.0, description="level reported for silence (never -inf)")
+    spectrogram_device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda'")
+    spectrogram_batch_size: PositiveInt = Field(16, description="segments per fast-path batch")
     seed: int = 0
     split_fractions: dict[str, float] = Field(
         default_factory=lambda: {"train": 0.6, "es": 0.1, "valid": 0.15, "test": 0.15}
@@ -70,6 +94,18 @@ class Settings(BaseModel):
         if not value or any(v <= 0 for v in value):
             raise ValueError("octaves must be a non-empty list of positive integers")
         return tuple(sorted(set(value)))
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _parse_channel(cls, value: Any) -> Any:
+        return int(value) if isinstance(value, str) and value.isdigit() else value
+
+    @field_validator("gain_db_range")
+    @classmethod
+    def _check_gain(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] > value[1]:
+            raise ValueError(f"gain_db_range must be (low, high) with low ≤ high, got {value}")
+        return value
 
     @field_validator("split_fractions")
     @classmethod
