@@ -26,7 +26,7 @@ def test_grid_formula_at_n3_and_base10():
     np.testing.assert_allclose(bands.upper[:-1], bands.center[:-1] * 2 ** (1 / 6))
     assert 1000.0 in bands.center
     iec = octave.band_grid(3, SR, base=10)
-    assert np.isclose(iec.center, 1000).any() and np.isclose(iec.center, 10 ** 0.1 * 1000, rtol=1e-9).any()
+    assert np.isclose(iec.center, 1000).any() and np.isclose(iec.center, 10**0.1 * 1000, rtol=1e-9).any()
     # even n in base 10: centres sit half a step off 1 kHz (IEC 61260-1)
     iec6 = octave.band_grid(6, SR, base=10)
     assert not np.isclose(iec6.center, 1000).any()

@@ -50,6 +50,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -574,10 +575,15 @@ def fast_levels(
     device: str | None = "cpu",
     batch_size: int = 16,
     skirt_db: float = SKIRT_DB,
+    workers: int | None = None,
 ) -> np.ndarray:
     """(…, frames, bands) levels in dB; batched over the leading axes, ``batch_size`` at a time.
 
-    Peak memory is bounded by ``batch_size`` signals, not by how many are passed.
+    Peak memory is bounded by ``batch_size`` signals (per worker), not by how many are passed.
+    On CPU, MKL runs single-threaded inside this call — its multi-threaded FFTs and GEMMs round
+    differently with the thread count (measured), so values would depend on the machine — and
+    ``workers`` threads (default: torch's thread count) take batches in parallel instead.
+    Values are identical for any batch size and worker count.
     """
     x = np.asarray(audio, dtype=np.float32)
     lead, n_samples = x.shape[:-1], x.shape[-1]
@@ -586,9 +592,24 @@ def fast_levels(
     flat = x.reshape(-1, n_samples)
     dev = resolve_device(device)
     out = np.empty((flat.shape[0], plan.n_frames, len(plan.bands)), dtype=np.float32)
-    with torch.inference_mode():
-        for start in range(0, flat.shape[0], batch_size):
+
+    def one_batch(start: int) -> None:
+        with torch.inference_mode():
             chunk = torch.from_numpy(flat[start : start + batch_size]).to(dev)
             mean_square = _band_mean_squares(chunk, plan, dev).double().cpu().numpy()
-            out[start : start + batch_size] = to_db(mean_square, ref, floor_db)
+        out[start : start + batch_size] = to_db(mean_square, ref, floor_db)
+
+    starts = range(0, flat.shape[0], batch_size)
+    if dev != "cpu":
+        for start in starts:
+            one_batch(start)
+    else:
+        threads = torch.get_num_threads()
+        pool_size = max(1, min(workers or threads, len(starts)))
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(pool_size) as pool:
+                list(pool.map(one_batch, starts))
+        finally:
+            torch.set_num_threads(threads)
     return out.reshape(*lead, plan.n_frames, len(plan.bands))
