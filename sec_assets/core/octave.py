@@ -495,28 +495,27 @@ def _decimated(x: torch.Tensor, plan: FilterbankPlan, toeplitz: torch.Tensor) ->
     length = (blocks - 1) * q * r + chunk
     left = delay + early * r
     padded = _zero_padded(x, left, length - left - x.shape[-1])
-    y = _per_signal(toeplitz.__rmatmul__, padded.unfold(-1, chunk, q * r)).reshape(x.shape[0], -1)[:, :n_out]
+    y = _per_signal(torch.matmul, padded.unfold(-1, chunk, q * r), toeplitz)
+    y = y.reshape(x.shape[0], -1)[:, :n_out]
     buffer = _zero_padded(y[:, early:], 0, plan.fft_len // r - n_out)
     buffer[:, buffer.shape[-1] - early :] = y[:, :early]
     return buffer
 
 
-def _complex_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a·b from real multiplies and adds: torch's vectorised complex multiply rounds differently
-    in its SIMD body and scalar tail, so a value would depend on its position in the batch."""
-    ar, ai = torch.view_as_real(a).unbind(-1)
-    br, bi = torch.view_as_real(b).unbind(-1)
-    return torch.complex(ar * br - ai * bi, ar * bi + ai * br)
-
-
-def _per_signal(fft: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Apply an FFT or a matrix product one signal (first axis) at a time.
+def _per_signal(op: Callable[..., torch.Tensor], x: torch.Tensor, *args: torch.Tensor) -> torch.Tensor:
+    """``op(x[i], *args)`` for each signal i (first axis), written in place into one output.
 
     MKL's batched FFTs (and GEMMs, whose kernels depend on the row count) can differ in the last
     bit with the batch size (measured for FFTs), and a spectrogram must not depend on which
     segments happened to share a batch; each call here sees the same shape whatever the batch.
+    ``op`` must accept ``out=`` (``torch.fft.*``, ``torch.matmul``).
     """
-    return torch.cat([fft(row) for row in x.split(1)])
+    first = op(x[0], *args)
+    out = first.new_empty((x.shape[0], *first.shape))
+    out[0] = first
+    for i in range(1, x.shape[0]):
+        op(x[i], *args, out=out[i])
+    return out
 
 
 def _band_mean_squares(x: torch.Tensor, plan: FilterbankPlan, device: str) -> torch.Tensor:
@@ -536,7 +535,7 @@ def _band_mean_squares(x: torch.Tensor, plan: FilterbankPlan, device: str) -> to
         spectra = _per_signal(torch.fft.rfft, frames)
         spectra = torch.view_as_real(spectra).square_().reshape(s, n_frames, -1)
         for index, lo, hi, weights in dp.frame_blocks:
-            out[:, :, index] = _per_signal(weights.__rmatmul__, spectra[..., lo:hi]) / dp.frame_norm
+            out[:, :, index] = _per_signal(torch.matmul, spectra[..., lo:hi], weights) / dp.frame_norm
     if plan.exact_groups:
         low = x if plan.decimate == 1 else _decimated(x, plan, dp.fir_toeplitz)
         spectrum = _per_signal(functools.partial(torch.fft.rfft, n=plan.fft_len // plan.decimate), low)
@@ -545,7 +544,7 @@ def _band_mean_squares(x: torch.Tensor, plan: FilterbankPlan, device: str) -> to
         for index, bins, response in dp.exact:
             m = response.shape[-1]
             per_frame = frame_len * m // plan.fft_len  # decimated samples per frame
-            windows = _complex_mul(spectrum[:, bins].reshape(s, index.numel(), m), response)
+            windows = _per_signal(torch.mul, spectrum[:, bins].reshape(s, index.numel(), m), response)
             analytic = _per_signal(torch.fft.ifft, windows)
             # the analytic signal is (2m/L)·ifft; the real band signal's mean square is |analytic|²/2;
             # re² and im² of a frame's samples are summed in one reduction
