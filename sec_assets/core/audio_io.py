@@ -115,18 +115,20 @@ def stream_mono(
             blocksize = max(1, int(block_seconds * rate))
             pending = None
             produced = 0
-            for block in fh.blocks(blocksize=blocksize, dtype="float32", always_2d=True):
-                if pending is not None:
-                    out = _resample(resampler, pending, last=False)
-                    out = out if expected is None else out[: max(0, expected - produced)]
-                    produced += out.size
-                    yield out
-                pending = to_mono(block, channel)
-            if pending is not None:
-                out = _resample(resampler, pending, last=True)
+
+            def emit(mono: np.ndarray, last: bool) -> np.ndarray:
+                nonlocal produced
+                out = _resample(resampler, mono, last)
                 out = out if expected is None else out[: max(0, expected - produced)]
                 produced += out.size
-                yield out
+                return out
+
+            for block in fh.blocks(blocksize=blocksize, dtype="float32", always_2d=True):
+                if pending is not None:
+                    yield emit(pending, last=False)
+                pending = to_mono(block, channel)
+            if pending is not None:
+                yield emit(pending, last=True)
             if expected is not None and produced < expected:
                 yield np.zeros(expected - produced, dtype=np.float32)
     except sf.LibsndfileError as exc:

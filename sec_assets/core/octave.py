@@ -195,8 +195,9 @@ class FilterbankPlan:
     exact_groups: tuple[_ExactGroup, ...]
 
 
-def _smooth(n: int) -> bool:
-    for p in (2, 3, 5, 7):
+def _smooth(n: int, primes: tuple[int, ...] = (2, 3, 5, 7)) -> bool:
+    """Whether n has no prime factor outside ``primes`` (a fast FFT length)."""
+    for p in primes:
         while n % p == 0:
             n //= p
     return n == 1
@@ -227,14 +228,9 @@ def _frame_fft_size(size: int) -> int:
     """The smallest 2^a·3^b·5^c ≥ size with a ≥ 6: MKL and pocketfft are several times slower on
     lengths like 4410 = 2·3²·5·7² (measured), so frames are zero-padded to a friendlier length."""
     n = size
-    while True:
-        m = n
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        if m == 1 and n % 64 == 0:
-            return n
+    while not (n % 64 == 0 and _smooth(n, (2, 3, 5))):
         n += 1
+    return n
 
 
 def _taper_window(frame_len: int, taper: int) -> np.ndarray:
