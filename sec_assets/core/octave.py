@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -70,6 +69,7 @@ FRAME_PATH_MIN_BINS = 16.0  # bands at least this many frame bins wide are measu
 FRAME_PATH_MIN_GAP_BINS = 6.0  # … if the neighbour band's centre is this many bins below the edge
 TAPER_FRACTION = 0.25  # the frame path's window reaches this fraction of a frame into each neighbour
 SKIRT_DB = 60.0  # the exact path keeps each filter's response down to this attenuation
+CPU_BLOCK = 8  # signals per CPU call: one fixed shape, so values never depend on batching
 
 
 @dataclass(frozen=True)
@@ -225,11 +225,12 @@ def _support(lo: float, hi: float, sample_rate: int, skirt_db: float) -> tuple[f
 
 
 def _frame_fft_size(size: int) -> int:
-    """The smallest 2^a·3^b·5^c ≥ size with a ≥ 6: MKL and pocketfft are several times slower on
-    lengths like 4410 = 2·3²·5·7² (measured), so frames are zero-padded to a friendlier length."""
-    n = size
-    while not (n % 64 == 0 and _smooth(n, (2, 3, 5))):
-        n += 1
+    """The smallest 7-smooth multiple of 64 ≥ size: MKL is several times slower on lengths like
+    6614 = 2·3²·5·7² or 6656 = 2⁹·13 than on 6720 = 2⁶·3·5·7 (measured), so frames are
+    zero-padded to a friendlier length."""
+    n = -(-size // 64) * 64
+    while not _smooth(n):
+        n += 64
     return n
 
 
@@ -429,7 +430,7 @@ def _on_device(plan: FilterbankPlan, device: str) -> _DevicePlan:
 
 
 def _frame_blocks(
-    plan: FilterbankPlan, device: str, per_block: int = 4
+    plan: FilterbankPlan, device: str, per_block: int = 16
 ) -> list[tuple[torch.Tensor, int, int, torch.Tensor]]:
     """The frame weights cut into dense blocks of neighbouring bands over the bins they use.
 
@@ -491,27 +492,11 @@ def _decimated(x: torch.Tensor, plan: FilterbankPlan, toeplitz: torch.Tensor) ->
     length = (blocks - 1) * q * r + chunk
     left = delay + early * r
     padded = _zero_padded(x, left, length - left - x.shape[-1])
-    y = _per_signal(torch.matmul, padded.unfold(-1, chunk, q * r), toeplitz)
+    y = torch.matmul(padded.unfold(-1, chunk, q * r), toeplitz)
     y = y.reshape(x.shape[0], -1)[:, :n_out]
     buffer = _zero_padded(y[:, early:], 0, plan.fft_len // r - n_out)
     buffer[:, buffer.shape[-1] - early :] = y[:, :early]
     return buffer
-
-
-def _per_signal(op: Callable[..., torch.Tensor], x: torch.Tensor, *args: torch.Tensor) -> torch.Tensor:
-    """``op(x[i], *args)`` for each signal i (first axis), written in place into one output.
-
-    MKL's batched FFTs (and GEMMs, whose kernels depend on the row count) can differ in the last
-    bit with the batch size (measured for FFTs), and a spectrogram must not depend on which
-    segments happened to share a batch; each call here sees the same shape whatever the batch.
-    ``op`` must accept ``out=`` (``torch.fft.*``, ``torch.matmul``).
-    """
-    first = op(x[0], *args)
-    out = first.new_empty((x.shape[0], *first.shape))
-    out[0] = first
-    for i in range(1, x.shape[0]):
-        op(x[i], *args, out=out[i])
-    return out
 
 
 def _band_mean_squares(x: torch.Tensor, plan: FilterbankPlan, device: str) -> torch.Tensor:
@@ -528,20 +513,19 @@ def _band_mean_squares(x: torch.Tensor, plan: FilterbankPlan, device: str) -> to
         if plan.end_shift:  # the reference never sees the signal stop: the last window ends at it
             frames[:, -1, :size] = x[:, -size:] * dp.frame_window[:size]
         # |X|² @ W as (re², im²) interleaved @ (W rows repeated): no reduction over tiny pairs
-        spectra = _per_signal(torch.fft.rfft, frames)
+        spectra = torch.fft.rfft(frames)
         spectra = torch.view_as_real(spectra).square_().reshape(s, n_frames, -1)
         for index, lo, hi, weights in dp.frame_blocks:
-            out[:, :, index] = _per_signal(torch.matmul, spectra[..., lo:hi], weights) / dp.frame_norm
+            out[:, :, index] = torch.matmul(spectra[..., lo:hi], weights) / dp.frame_norm
     if plan.exact_groups:
         low = x if plan.decimate == 1 else _decimated(x, plan, dp.fir_toeplitz)
-        spectrum = _per_signal(functools.partial(torch.fft.rfft, n=plan.fft_len // plan.decimate), low)
+        spectrum = torch.fft.rfft(low, n=plan.fft_len // plan.decimate)
         if plan.spectrum_len > spectrum.shape[-1]:  # a window reaches past the end: zeros there
             spectrum = torch.nn.functional.pad(spectrum, (0, plan.spectrum_len - spectrum.shape[-1]))
         for index, bins, response in dp.exact:
             m = response.shape[-1]
             per_frame = frame_len * m // plan.fft_len  # decimated samples per frame
-            windows = _per_signal(torch.mul, spectrum[:, bins].reshape(s, index.numel(), m), response)
-            analytic = _per_signal(torch.fft.ifft, windows)
+            analytic = torch.fft.ifft(spectrum[:, bins].reshape(s, index.numel(), m) * response)
             # the analytic signal is (2m/L)·ifft; the real band signal's mean square is |analytic|²/2;
             # re² and im² of a frame's samples are summed in one reduction
             squares = torch.view_as_real(analytic[..., : n_frames * per_frame]).square_()
@@ -572,13 +556,16 @@ def fast_levels(
     skirt_db: float = SKIRT_DB,
     workers: int | None = None,
 ) -> np.ndarray:
-    """(…, frames, bands) levels in dB; batched over the leading axes, ``batch_size`` at a time.
+    """(…, frames, bands) levels in dB; batched over the leading axes.
 
-    Peak memory is bounded by ``batch_size`` signals (per worker), not by how many are passed.
-    On CPU, MKL runs single-threaded inside this call — its multi-threaded FFTs and GEMMs round
-    differently with the thread count (measured), so values would depend on the machine — and
-    ``workers`` threads (default: torch's thread count) take batches in parallel instead.
-    Values are identical for any batch size and worker count.
+    A spectrogram must not depend on which segments happened to share a batch. MKL's batched
+    FFTs and GEMMs give each row the same bits whatever its position in a batch of one shape, but
+    not across shapes or thread counts (both measured). So on CPU every call sees exactly
+    :data:`CPU_BLOCK` signals (the last block zero-filled), MKL runs single-threaded inside it, and
+    ``workers`` threads (default: torch's thread count) take blocks in parallel: values are
+    identical for any ``batch_size`` and worker count. On GPU, batches of ``batch_size`` (CUDA
+    values are not bitwise equal to CPU ones; lineage records the device). Peak memory is bounded
+    by one block or batch per worker, not by how many signals are passed.
     """
     x = np.asarray(audio, dtype=np.float32)
     lead, n_samples = x.shape[:-1], x.shape[-1]
@@ -587,24 +574,27 @@ def fast_levels(
     flat = x.reshape(-1, n_samples)
     dev = resolve_device(device)
     out = np.empty((flat.shape[0], plan.n_frames, len(plan.bands)), dtype=np.float32)
+    block = batch_size if dev != "cpu" else CPU_BLOCK
 
-    def one_batch(start: int) -> None:
+    def one_block(start: int) -> None:
+        rows = flat[start : start + block]
         with torch.inference_mode():
-            chunk = torch.from_numpy(flat[start : start + batch_size]).to(dev)
-            mean_square = _band_mean_squares(chunk, plan, dev).double().cpu().numpy()
-        out[start : start + batch_size] = to_db(mean_square, ref, floor_db)
+            chunk = torch.zeros((block, n_samples), dtype=torch.float32, device=dev)
+            chunk[: rows.shape[0]] = torch.from_numpy(rows)
+            mean_square = _band_mean_squares(chunk, plan, dev)[: rows.shape[0]].double().cpu().numpy()
+        out[start : start + rows.shape[0]] = to_db(mean_square, ref, floor_db)
 
-    starts = range(0, flat.shape[0], batch_size)
+    starts = range(0, flat.shape[0], block)
     if dev != "cpu":
         for start in starts:
-            one_batch(start)
-    else:
-        threads = torch.get_num_threads()
-        pool_size = max(1, min(workers or threads, len(starts)))
-        torch.set_num_threads(1)
-        try:
-            with ThreadPoolExecutor(pool_size) as pool:
-                list(pool.map(one_batch, starts))
-        finally:
-            torch.set_num_threads(threads)
+            one_block(start)
+        return out.reshape(*lead, plan.n_frames, len(plan.bands))
+    threads = torch.get_num_threads()
+    pool_size = max(1, min(workers or threads, len(starts)))
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(pool_size) as pool:
+            list(pool.map(one_block, starts))
+    finally:
+        torch.set_num_threads(threads)
     return out.reshape(*lead, plan.n_frames, len(plan.bands))

@@ -71,7 +71,7 @@ class Settings(BaseModel):
     level_reference: Literal["20uPa", "dBFS"] = Field("20uPa", description="dB re 20 µPa or dBFS")
     floor_db: float = Field(-100.0, description="level reported for silence (never -inf)")
     spectrogram_device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda'")
-    spectrogram_batch_size: PositiveInt = Field(16, description="segments per fast-path batch")
+    spectrogram_batch_size: PositiveInt = Field(16, description="segments read per batch and per GPU call")
     seed: int = 0
     split_fractions: dict[str, float] = Field(
         default_factory=lambda: {"train": 0.6, "es": 0.1, "valid": 0.15, "test": 0.15}
