@@ -1,4 +1,4 @@
-"""The seven assets: a thin Dagster shell over :mod:`sec_assets.core`.
+"""The eight assets: a thin Dagster shell over :mod:`sec_assets.core`.
 
 Each asset writes its own partition of the Parquet store (atomically, replacing), records one
 lineage row for it, and returns metadata for the UI. Nothing flows through an IO manager, so the
@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import soxr
 import torch
 from dagster import (
     AllPartitionMapping,
@@ -28,7 +27,7 @@ from dagster import (
 )
 
 import sec_assets
-from sec_assets.core import catalog, clap, octave, splits, storage
+from sec_assets.core import catalog, clap, embedding, octave, splits, storage, zero_shot
 from sec_assets.core.classifier import TrainedClassifier, train_linear
 from sec_assets.core.evaluation import evaluate, render_markdown
 from sec_assets.core.features import load_features
@@ -56,11 +55,12 @@ SEGMENT_SHARD = 64  # segments per Parquet file: bounds memory by the shard, not
 CODE_VERSIONS = {
     "raw_manifest": "1",
     "augmented_segments": "2",
-    "clap_embeddings": "1",
+    "clap_embeddings": "2",
     "octave_spectrograms": "2",
     "splits": "1",
     "trained_classifier": "1",
     "evaluation_report": "1",
+    "zero_shot_baseline": "1",
 }
 
 
@@ -305,9 +305,10 @@ def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> Mate
     code_version=CODE_VERSIONS["clap_embeddings"],
     group_name="sec",
     op_tags={"sec/resources": json.dumps({"gpus": 1})},
-    description="1024-d CLAP 2023 audio embeddings (float32) of every segment, batched, with the "
-    "weights' sha256 in lineage. Uses a randomly initialised model, loudly flagged, when the "
-    "model store has no real weights.",
+    description="1024-d CLAP 2023 audio embeddings (float32) of every segment: batched, prefetched, "
+    "resumable (vectors already made with the same weights and recipe are reused, never "
+    "duplicated); weights sha256, recipe and run in every row. Fails with the command to run when "
+    "the model store is empty, unless allow_random_init (the demo) — then loudly flagged.",
 )
 def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     key = context.partition_key
@@ -319,45 +320,39 @@ def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> Materia
             "⚠ RANDOM-INIT CLAP: no real weights in the model store "
             f"({sec.models}); embeddings are NOT meaningful. Run `sec-assets models fetch`."
         )
-    model = clap.load_clap(files)
-    started, done = time.perf_counter(), 0
-    total = storage.read_partition(home, "augmented_segments", {AUDIO_CLASS: key}, ["segment_key"]).height
+    model = clap.load_clap(files, device=sec.embed_device, precision=sec.embed_precision)
+    forward_batch = sec.embed_batch_size
+    if model.device != "cpu":
+        forward_batch = sec.embed_gpu_batch_size or clap.gpu_batch_size(model.device)
+    context.log.info(
+        f"{key}: {files.model_id} on {model.device} ({model.precision}), forward batch {forward_batch}, "
+        f"{torch.get_num_threads()} torch threads, {sec.embed_workers} prefetch workers"
+    )
 
-    def batches() -> Iterator[pl.DataFrame]:
-        nonlocal done
-        columns = ["segment_key", "source_sha256", "sample_rate", "audio"]
-        for batch in storage.iter_partition_batches(
-            home, "augmented_segments", {AUDIO_CLASS: key}, sec.embed_batch_size, columns
-        ):
-            clips = []
-            for audio, rate in zip(batch["audio"], batch["sample_rate"], strict=True):
-                x = decode_audio(audio)
-                if rate != clap.SAMPLE_RATE:
-                    x = soxr.resample(x, rate, clap.SAMPLE_RATE, quality="HQ").astype(np.float32)
-                clips.append(clap.fit_clip(x))
-            vectors = model.embed(np.stack(clips))
-            done += batch.height
-            context.log.debug(f"{key}: embedded {done}/{total}")
-            yield pl.DataFrame(
-                {
-                    "segment_key": batch["segment_key"],
-                    "partition_key": [key] * batch.height,
-                    "source_sha256": batch["source_sha256"],
-                    "model_id": [files.model_id] * batch.height,
-                    "model_sha256": [model.weights_sha256] * batch.height,
-                    "random_init": [files.random_init] * batch.height,
-                    "embedding": pl.Series(vectors, dtype=pl.Array(pl.Float32, clap.EMBEDDING_DIM)),
-                }
-            )
+    def progress(stats: embedding.EmbedStats) -> None:
+        context.log.info(
+            f"{key}: {stats.embedded} embedded, {stats.total} segments read; "
+            f"committed {stats.shards} shard(s); {stats.clips_per_second:.1f} clips/s"
+        )
 
-    written = catalog.write_table_partition(home, "clap_embeddings", {AUDIO_CLASS: key}, batches())
-    elapsed = time.perf_counter() - started
+    written, stats = embedding.embed_stored_partition(
+        home,
+        {AUDIO_CLASS: key},
+        key,
+        model,
+        context.run_id,
+        batch_size=sec.embed_batch_size,
+        workers=sec.embed_workers,
+        forward_batch=forward_batch,
+        commit_rows=sec.embed_commit_rows,
+        progress=progress,
+    )
     inputs = _upstream(home, [("augmented_segments", key)])
     params = {
         "model_id": files.model_id,
         "model_sha256": model.weights_sha256,
         "random_init": files.random_init,
-        "batch_size": sec.embed_batch_size,
+        "recipe": model.recipe,
     }
     return _finish(
         context,
@@ -372,7 +367,16 @@ def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> Materia
             "model_sha256": model.weights_sha256,
             "random_init": files.random_init,
             "warning": "RANDOM-INIT MODEL: embeddings are not meaningful" if files.random_init else "none",
-            "clips_per_second": round(done / elapsed, 2) if elapsed > 0 else 0.0,
+            "recipe": model.recipe,
+            "device": model.device,
+            "segments": stats.total,
+            "embedded_now": stats.embedded,
+            "reused": stats.reused,
+            "clips_per_second": round(stats.clips_per_second, 2),
+            "input_wait_fraction": round(stats.input_wait_seconds / stats.seconds, 3)
+            if stats.seconds
+            else 0.0,
+            "forward_batch": forward_batch,
             "torch_threads": torch.get_num_threads(),
         },
     )
@@ -699,6 +703,88 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
     )
 
 
+@asset(
+    deps=[AssetDep("clap_embeddings", partition_mapping=_ALL)],
+    code_version=CODE_VERSIONS["zero_shot_baseline"],
+    group_name="sec",
+    description="Zero-shot baseline: every stored embedding classified by the CLAP text tower's "
+    f"prompt '{zero_shot.PROMPT}' per class, no training; accuracy, mAP, per-class report. "
+    "Skipped with an explicit notice when the text model is absent.",
+)
+def zero_shot_baseline(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
+    home = sec.home_path
+    keys = _registered_classes(context)
+    names = [_class_name(sec, k) for k in keys]
+    torch.set_num_threads(sec.cpu_count())
+    files = clap.resolve_model_files(sec.models_path, sec.allow_random_init)
+    frames = [
+        storage.read_partition(home, "clap_embeddings", {AUDIO_CLASS: k}, ["model_sha256", "embedding"])
+        for k in keys
+    ]
+    used = {h for f in frames for h in f["model_sha256"].unique().to_list()}
+    notice, results = "", {}
+    try:
+        model = clap.load_clap(files, need_text=True, device=sec.embed_device)
+        if used - {model.weights_sha256}:
+            raise clap.ModelStoreError(
+                f"stored embeddings were made with weights {sorted(used)}, the store now holds "
+                f"{model.weights_sha256}: re-materialize clap_embeddings first"
+            )
+        audio = np.concatenate([np.asarray(f["embedding"].to_numpy(), dtype=np.float32) for f in frames])
+        labels = np.concatenate([np.full(f.height, i) for i, f in enumerate(frames)])
+        results = {"all": zero_shot.zero_shot(model, audio, labels, names)}
+    except clap.TextModelUnavailable as exc:
+        notice = f"zero-shot baseline SKIPPED: text model unavailable ({exc})"
+        context.log.warning(notice)
+    report_dir = home / "reports" / "zero_shot"
+    title = f"Zero-shot baseline ({files.model_id}), prompt '{zero_shot.PROMPT}'"
+    markdown = render_markdown(title, results, names) if results else f"# {title}\n\n{notice}\n"
+    storage.atomic_write_bytes(report_dir / "report.md", markdown.encode())
+    storage.atomic_write_bytes(
+        report_dir / "report.json", json.dumps({"notice": notice, **results}, indent=2).encode()
+    )
+    res = results.get("all", {})
+    row = {
+        "scope": "all",
+        "status": "skipped" if notice else "ok",
+        "notice": notice,
+        "prompt": zero_shot.PROMPT,
+        "classes": len(keys),
+        "n": res.get("n", 0),
+        "accuracy": res.get("accuracy"),
+        "macro_f05": res.get("macro_f05"),
+        "mean_average_precision": res.get("mean_average_precision"),
+        "model_sha256": file_sha256(files.weights),
+        "random_init": files.random_init,
+        "report_path": str(report_dir / "report.md"),
+    }
+    written = catalog.write_table_partition(
+        home,
+        "zero_shot_report",
+        {"scope": "all"},
+        pl.DataFrame([row], schema=catalog.TABLE_SCHEMAS["zero_shot_report"]),
+    )
+    inputs = _upstream(home, [("clap_embeddings", k) for k in keys])
+    return _finish(
+        context,
+        sec,
+        "zero_shot_baseline",
+        "all",
+        written,
+        {"prompt": zero_shot.PROMPT, "model_sha256": row["model_sha256"]},
+        inputs,
+        {
+            "status": row["status"],
+            "notice": notice or "none",
+            "accuracy": round(res.get("accuracy", 0.0), 4),
+            "mAP": round(res.get("mean_average_precision", 0.0), 4),
+            "segments": res.get("n", 0),
+            "random_init": files.random_init,
+            "report": MetadataValue.md(markdown),
+        },
+    )
+
+
 ALL_ASSETS = [
     raw_manifest,
     augmented_segments,
@@ -707,4 +793,5 @@ ALL_ASSETS = [
     splits_asset,
     trained_classifier,
     evaluation_report,
+    zero_shot_baseline,
 ]

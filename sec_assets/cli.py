@@ -93,7 +93,7 @@ def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
     classes, _ = register_classes(settings)
     resources = {"sec": SecResource.from_settings(settings)}
 
-    def run(selection: list[str], partition_key: str, instance: DagsterInstance) -> None:
+    def run(selection: list[str], partition_key: str | None, instance: DagsterInstance) -> None:
         started = time.perf_counter()
         result = materialize(
             ALL_ASSETS,
@@ -106,7 +106,7 @@ def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
         )
         if log:
             print(
-                f"  {'+'.join(selection):<58} {partition_key:<28} "
+                f"  {'+'.join(selection):<58} {partition_key or '':<28} "
                 f"{'ok' if result.success else 'FAILED'} {time.perf_counter() - started:5.1f} s"
             )
 
@@ -117,6 +117,7 @@ def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
                 run(["octave_spectrograms"], str(class_octave_key(key, n)), instance)
         for n in settings.octaves:
             run(["splits", "trained_classifier", "evaluation_report"], str(n), instance)
+        run(["zero_shot_baseline"], None, instance)
     return {"classes": classes}
 
 
@@ -127,8 +128,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = load_settings()
     home = Path(args.home).absolute() if args.home else base.home
     audio = home / "demo_audio"
-    settings = load_settings(home=home, audio_root=audio)
-    os.environ.update({"SEC_HOME": str(settings.home), "SEC_AUDIO_ROOT": str(audio)})
+    settings = load_settings(home=home, audio_root=audio, allow_random_init=True)
+    os.environ.update(
+        {"SEC_HOME": str(settings.home), "SEC_AUDIO_ROOT": str(audio), "SEC_ALLOW_RANDOM_INIT": "1"}
+    )
     started = time.perf_counter()
     shutil.rmtree(audio, ignore_errors=True)
     truth = write_demo_dataset(audio, files_per_class=args.files_per_class, seed=settings.seed)

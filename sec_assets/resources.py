@@ -37,12 +37,17 @@ class SecResource(ConfigurableResource):
     spectrogram_device: str = "auto"
     spectrogram_batch_size: int = 16
     split_fractions: dict[str, float] = Field(default_factory=dict)
-    embed_batch_size: int = 8
+    embed_batch_size: int = 16
+    embed_workers: int = 2
+    embed_device: str = "auto"
+    embed_precision: str = "bf16"
+    embed_gpu_batch_size: int = Field(default=0, description="0: from the GPU's free memory")
+    embed_commit_rows: int = 1024
     classifier_epochs: int = 150
     classifier_patience: int = 10
     classifier_learning_rate: float = 0.01
     allow_random_init: bool = Field(
-        default=True, description="use a randomly initialised CLAP when the store has no real weights"
+        default=False, description="use a randomly initialised CLAP when the store has no real weights"
     )
     torch_threads: int = Field(default=0, description="0: the CPUs this step was given")
 
@@ -73,6 +78,12 @@ class SecResource(ConfigurableResource):
             spectrogram_batch_size=s.spectrogram_batch_size,
             split_fractions=dict(s.split_fractions),
             embed_batch_size=s.embed_batch_size,
+            embed_workers=s.embed_workers,
+            embed_device=s.embed_device,
+            embed_precision=s.embed_precision,
+            embed_gpu_batch_size=s.embed_gpu_batch_size,
+            embed_commit_rows=s.embed_commit_rows,
+            allow_random_init=s.allow_random_init,
             classifier_epochs=s.classifier_epochs,
             classifier_patience=s.classifier_patience,
             classifier_learning_rate=s.classifier_learning_rate,

@@ -65,9 +65,12 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "segment_key": pl.String,
         "partition_key": pl.String,
         "source_sha256": pl.String,
+        "segment_hash": pl.String,
         "model_id": pl.String,
         "model_sha256": pl.String,
         "random_init": pl.Boolean,
+        "recipe": pl.String,
+        "run_id": pl.String,
         "embedding": pl.Array(pl.Float32, 1024),
     },
     "octave_spectrograms": {
@@ -111,6 +114,20 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "model_sha256": pl.String,
         "report_path": pl.String,
     },
+    "zero_shot_report": {
+        "scope": pl.String,
+        "status": pl.String,
+        "notice": pl.String,
+        "prompt": pl.String,
+        "classes": pl.Int64,
+        "n": pl.Int64,
+        "accuracy": pl.Float64,
+        "macro_f05": pl.Float64,
+        "mean_average_precision": pl.Float64,
+        "model_sha256": pl.String,
+        "random_init": pl.Boolean,
+        "report_path": pl.String,
+    },
     "lineage": {
         "asset": pl.String,
         "partition_key": pl.String,
@@ -133,6 +150,7 @@ VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "splits": ("splits", ()),
     "models": ("trained_classifier", ()),
     "evaluations": ("evaluation_report", ()),
+    "zero_shot": ("zero_shot_report", ()),
     "lineage": ("lineage", ()),
 }
 

@@ -11,9 +11,21 @@ private, empty parent package (``_sec_msclap``) whose search path is msclap's in
 directory: msclap's own ``__init__`` never runs, nothing of msclap is modified, and the real
 ``msclap`` name stays untouched for anyone who can import it.
 
+Offline by construction: compute steps only ever pass local directories to
+``from_pretrained`` (``local_files_only=True`` where the call is ours; msclap's ``TextEncoder`` is
+given a directory path), and the audio tower is built without any text model at all — an
+embedding step needs neither GPT-2 nor the hub. ``sec-assets models fetch`` is the only code that
+downloads (:mod:`sec_assets.core.model_store`).
+
 Loading is strict: the audio tower must match key for key and shape for shape; a missing or
 unexpected key raises an error naming it. (The predecessor's ``strict=False`` silently swapped
-the text tower.)
+the text tower.) Text-tower keys are checked the same way, and only when text is needed.
+
+**Preprocessing** (:func:`prepare_clip`) is the 2023 model's intended path, made deterministic:
+mono by mean, resampled to 44.1 kHz (soxr HQ), float32, exactly 7 s — shorter input repeated
+and cut exactly as msclap's ``load_audio_into_tensor`` does; longer input cut into evenly spaced
+7-s windows (first at 0, last ending at the end) whose embeddings are averaged, where msclap
+would take one *random* crop. A test runs msclap's own preprocessing code on the same tensor.
 
 When the store holds no real weights, a *randomly initialised* model of the same 2023
 architecture is built once (seeded, so identical everywhere) and saved to the store; embeddings
@@ -39,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soxr
 import torch
 
 from sec_assets.core.hashing import file_sha256
@@ -51,6 +64,13 @@ EMBEDDING_DIM = 1024
 WEIGHTS_FILE = "CLAP_weights_2023.pth"
 REAL_DIR = "msclap-2023"
 RANDOM_DIR = "random-init-2023"
+TEXT_LEN = 77  # config_2023.yml text_len
+EOS = "<|endoftext|>"
+# preprocessing identity, recorded with every vector and part of the resume key
+AUDIO_RECIPE = "clap2023-v1:mono-mean/soxr-hq-44100/repeat-pad-7s/7s-windows-mean"
+# GPU memory per clip in one forward, for the batch size derived from free memory: an estimate
+# (no GPU was lent when this was written); a batch that still runs out of memory is halved
+GPU_BYTES_PER_CLIP = 96 * 2**20
 
 # Audio settings of msclap's config_2023.yml (HTSAT builds its front end from msclap's
 # models/config.py regardless; these keep the constructor identical to the wrapper's).
@@ -76,6 +96,10 @@ class ModelStoreError(RuntimeError):
 
 class CheckpointMismatchError(RuntimeError):
     """A checkpoint does not fit the architecture; the message names the offending keys."""
+
+
+class TextModelUnavailable(ModelStoreError):
+    """Text was asked for but the store or checkpoint lacks the text tower or its tokenizer."""
 
 
 def msclap_models() -> types.ModuleType:
@@ -133,19 +157,69 @@ def _store_lock(models: Path) -> Iterator[None]:
 
 
 def build_tiny_gpt2(directory: Path, n_embd: int = 64, seed: int = 0) -> None:
-    """A 1-layer GPT-2 saved with ``save_pretrained`` (the path must contain 'gpt' for msclap)."""
+    """A 1-layer GPT-2 and a byte-level BPE tokenizer, saved with ``save_pretrained``.
+
+    For offline tests and the demo: GPT-2's byte alphabet puts ``!`` at id 0, which msclap's
+    last-token pooling relies on (it counts ids ≠ 0 and pads with ``!``). The directory name must
+    contain 'gpt' (msclap picks GPT pooling by name).
+    """
     from transformers import GPT2Config, GPT2Model
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         config = GPT2Config(vocab_size=512, n_positions=128, n_embd=n_embd, n_layer=1, n_head=2)
         GPT2Model(config).save_pretrained(directory, safe_serialization=True)
+    build_tiny_tokenizer(directory, vocab_size=config.vocab_size)
+
+
+def build_tiny_tokenizer(directory: Path, vocab_size: int = 512) -> None:
+    """A GPT-2-style byte-level BPE tokenizer trained on a fixed sentence list (deterministic)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2TokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - 1,  # room for <|endoftext|>, added last so '!' keeps id 0
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    corpus = [f"this is the sound of {w}" for w in ("a dog", "rain", "a tone", "noise", "a chirp", "birds")]
+    tok.train_from_iterator(corpus * 4, trainer)
+    tok.add_special_tokens([EOS])
+    fast = GPT2TokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS)
+    if fast.convert_tokens_to_ids("!") != 0:
+        raise RuntimeError("tiny tokenizer: '!' must be id 0 for msclap's pooling")
+    fast.save_pretrained(directory)
+
+
+def _audio_kwargs() -> dict[str, Any]:
+    c = AUDIO_CONFIG_2023
+    return {
+        "audioenc_name": c["audioenc_name"],
+        "d_in": c["out_emb"],
+        "d_out": c["d_proj"],
+        "sample_rate": c["sample_rate"],
+        "window_size": c["window_size"],
+        "hop_size": c["hop_size"],
+        "mel_bins": c["mel_bins"],
+        "fmin": c["fmin"],
+        "fmax": c["fmax"],
+        "classes_num": c["classes_num"],
+    }
+
+
+def _check_text_dir(text_model: Path) -> None:
+    if "gpt" not in text_model.name:
+        raise ModelStoreError(f"msclap selects GPT pooling by name: {text_model} must contain 'gpt'")
+    if not (text_model / "config.json").is_file():
+        raise TextModelUnavailable(f"no text model in {text_model} (config.json missing)")
 
 
 def build_clap(text_model: Path) -> Any:
-    """An msclap 2023-architecture ``CLAP`` module whose text tower is read from ``text_model``."""
-    if "gpt" not in text_model.name:
-        raise ModelStoreError(f"msclap selects GPT pooling by name: {text_model} must contain 'gpt'")
+    """A whole msclap 2023-architecture ``CLAP`` (audio + text), used to write checkpoints."""
+    _check_text_dir(text_model)
     config = json.loads((text_model / "config.json").read_text())
     clap_module = msclap_models()
     return clap_module.CLAP(
@@ -159,6 +233,8 @@ def ensure_random_init_model(models: Path, seed: int = 0) -> ModelFiles:
     files = ModelFiles("msclap-2023-random-init", root / WEIGHTS_FILE, root / "tiny-gpt2", True)
     with _store_lock(models):
         if files.weights.is_file():
+            if not (files.text_model / "tokenizer.json").is_file():  # stores made before the tokenizer
+                build_tiny_tokenizer(files.text_model)
             return files
         root.mkdir(parents=True, exist_ok=True)
         if not (files.text_model / "config.json").is_file():
@@ -191,41 +267,155 @@ def _verify_and_load(module: torch.nn.Module, state: dict[str, torch.Tensor], pr
     module.load_state_dict(given, strict=True)
 
 
+def resolve_device(device: str | None) -> str:
+    """``None``/"auto": CUDA when present, else CPU; an explicit "cuda" without one is an error."""
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but torch sees no CUDA GPU")
+    return device
+
+
+def gpu_batch_size(device: str, per_clip_bytes: int = GPU_BYTES_PER_CLIP, cap: int = 512) -> int:
+    """Clips per GPU forward from the memory free now: a conservative share of it, at most ``cap``."""
+    free, _total = torch.cuda.mem_get_info(torch.device(device))
+    return max(1, min(cap, int(0.6 * free) // per_clip_bytes))
+
+
 @dataclass
 class LoadedClap:
+    """The verified audio tower (and text tower when asked for) on one device.
+
+    On CPU the audio tower runs one clip per forward: the same input shape every call, so an
+    embedding does not depend on which clips shared a batch (batch 4 vs 1 differs by ≈ 2e-6 in
+    MKL, measured; one clip per call is also no slower on CPU). On CUDA whole batches run under
+    bf16 autocast (``precision``), and a batch that runs out of memory is split in half and retried.
+    """
+
     files: ModelFiles
     weights_sha256: str
-    model: Any  # msclap's CLAP module (untyped third-party code)
+    audio: torch.nn.Module
+    device: str = "cpu"
+    precision: str = "fp32"
+    text: torch.nn.Module | None = None
+    tokenizer: Any = None
+    logit_scale: float = 1.0
 
-    @torch.inference_mode()
+    @property
+    def recipe(self) -> str:
+        """Everything besides the weights that shapes a vector: preprocessing, device, precision."""
+        return f"{AUDIO_RECIPE}/{self.device.split(':')[0]}-{self.precision}"
+
     def embed(self, clips: np.ndarray) -> np.ndarray:
         """(B, 308700) float32 mono 44.1 kHz 7-s clips → (B, 1024) float32 embeddings."""
         if clips.ndim != 2 or clips.shape[1] != CLIP_SAMPLES:
             raise ValueError(f"expected (batch, {CLIP_SAMPLES}) clips, got {clips.shape}")
         x = torch.from_numpy(np.ascontiguousarray(clips, dtype=np.float32))
-        embedding, _ = self.model.audio_encoder(x)
-        return embedding.float().numpy()
+        if self.device == "cpu":
+            return np.concatenate([self._forward(x[i : i + 1]) for i in range(x.shape[0])])
+        return self._forward_splitting(x)
+
+    def _forward_splitting(self, x: torch.Tensor) -> np.ndarray:
+        try:
+            return self._forward(x)
+        except torch.cuda.OutOfMemoryError:
+            if x.shape[0] == 1:
+                raise
+            torch.cuda.empty_cache()
+            half = x.shape[0] // 2
+            return np.concatenate([self._forward_splitting(x[:half]), self._forward_splitting(x[half:])])
+
+    def _forward(self, x: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            x = x.to(self.device, non_blocking=True)
+            if self.device != "cpu" and self.precision == "bf16":
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    embedding, _ = self.audio(x)
+            else:
+                embedding, _ = self.audio(x)
+            return embedding.float().cpu().numpy()
+
+    def embed_text(self, prompts: list[str]) -> np.ndarray:
+        """(P, 1024) text embeddings, tokenized exactly as msclap's ``preprocess_text``."""
+        if self.text is None or self.tokenizer is None:
+            raise TextModelUnavailable("the text tower was not loaded (load_clap(..., need_text=True))")
+        tokens = self.tokenizer(
+            [p + " " + EOS for p in prompts],
+            add_special_tokens=True,
+            max_length=TEXT_LEN,
+            padding="max_length",
+            truncation=True,
+            return_tensors="pt",
+        )
+        batch = {k: tokens[k].to(self.device) for k in ("input_ids", "attention_mask")}
+        with torch.inference_mode():
+            return self.text(batch).float().cpu().numpy()
 
 
-def load_clap(files: ModelFiles, need_text: bool = False) -> LoadedClap:
-    """Build the architecture and load the checkpoint strictly (audio always, text if needed)."""
-    model = build_clap(files.text_model)
+def load_clap(
+    files: ModelFiles, need_text: bool = False, device: str | None = "cpu", precision: str = "bf16"
+) -> LoadedClap:
+    """Build the audio tower (and the text tower if needed) and load the checkpoint strictly.
+
+    ``precision`` applies on CUDA only ("bf16" autocast or "fp32"); CPU always runs fp32.
+    Text needs the tokenizer and model in ``files.text_model`` and the checkpoint's
+    ``caption_encoder.*`` keys; whatever is missing raises :class:`TextModelUnavailable`.
+    """
+    if precision not in ("bf16", "fp32"):
+        raise ValueError(f"precision must be 'bf16' or 'fp32', got {precision!r}")
+    dev = resolve_device(device)
+    clap_module = msclap_models()
     checkpoint = torch.load(files.weights, map_location="cpu", weights_only=True)
     state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise CheckpointMismatchError(f"{files.weights} holds no state dict")
-    _verify_and_load(model.audio_encoder, state, "audio_encoder.")
+    audio = clap_module.AudioEncoder(**_audio_kwargs())
+    _verify_and_load(audio, state, "audio_encoder.")
+    loaded = LoadedClap(
+        files=files,
+        weights_sha256=file_sha256(files.weights),
+        audio=audio.eval().to(dev),
+        device=dev,
+        precision=precision if dev != "cpu" else "fp32",
+    )
     if need_text:
-        _verify_and_load(model.caption_encoder, state, "caption_encoder.")
-    model.eval()
-    return LoadedClap(files=files, weights_sha256=file_sha256(files.weights), model=model)
+        _load_text(loaded, state, clap_module)
+    return loaded
 
 
-def fit_clip(audio: np.ndarray) -> np.ndarray:
-    """Exactly 7 s: repeat-pad shorter input, keep the first 7 s of longer input (deterministic)."""
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.size == 0:
-        raise ValueError("empty clip")
-    if audio.size >= CLIP_SAMPLES:
-        return audio[:CLIP_SAMPLES]
-    return np.tile(audio, -(-CLIP_SAMPLES // audio.size))[:CLIP_SAMPLES]
+def _load_text(loaded: LoadedClap, state: dict[str, torch.Tensor], clap_module: Any) -> None:
+    from transformers import AutoTokenizer
+
+    text_dir = loaded.files.text_model
+    _check_text_dir(text_dir)
+    if not any(k.startswith("caption_encoder.") for k in state):
+        raise TextModelUnavailable(f"{loaded.files.weights} holds no text tower (caption_encoder.*)")
+    if not any((text_dir / f).is_file() for f in ("tokenizer.json", "vocab.json")):
+        raise TextModelUnavailable(f"no tokenizer in {text_dir}")
+    embed_dim = int(json.loads((text_dir / "config.json").read_text())["n_embd"])
+    text = clap_module.TextEncoder(AUDIO_CONFIG_2023["d_proj"], str(text_dir), embed_dim)
+    _verify_and_load(text, state, "caption_encoder.")
+    tokenizer = AutoTokenizer.from_pretrained(str(text_dir), local_files_only=True)
+    tokenizer.add_special_tokens({"pad_token": "!"})  # as msclap does for GPT models
+    loaded.text = text.eval().to(loaded.device)
+    loaded.tokenizer = tokenizer
+    if "logit_scale" in state:
+        loaded.logit_scale = float(state["logit_scale"].exp())
+
+
+def prepare_clip(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(windows, 308700) float32: the model's input for one segment (see the module docstring)."""
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim == 2:
+        x = x.mean(axis=0, dtype=np.float32)  # (channels, samples) → mono by mean
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"expected a non-empty mono or (channels, samples) signal, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("signal contains NaN or infinite samples")
+    if sample_rate != SAMPLE_RATE:
+        x = soxr.resample(x, sample_rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    if x.size <= CLIP_SAMPLES:  # msclap: repeat ceil(7 s / length) times, keep the first 7 s
+        return np.tile(x, -(-CLIP_SAMPLES // x.size))[None, :CLIP_SAMPLES]
+    count = -(-x.size // CLIP_SAMPLES)
+    starts = np.round(np.linspace(0, x.size - CLIP_SAMPLES, count)).astype(int)
+    return np.stack([x[s : s + CLIP_SAMPLES] for s in starts])

@@ -35,6 +35,8 @@ ENV_FIELDS = {
     "SEC_SEED": "seed",
     "SEC_TARGET_SEGMENTS": "target_segments_per_class",
     "SEC_SPECTROGRAM_DEVICE": "spectrogram_device",
+    "SEC_EMBED_DEVICE": "embed_device",
+    "SEC_ALLOW_RANDOM_INIT": "allow_random_init",
 }
 
 
@@ -76,7 +78,15 @@ class Settings(BaseModel):
     split_fractions: dict[str, float] = Field(
         default_factory=lambda: {"train": 0.6, "es": 0.1, "valid": 0.15, "test": 0.15}
     )
-    embed_batch_size: int = Field(8, gt=0)
+    embed_batch_size: PositiveInt = Field(16, description="segments per prefetched batch")
+    embed_workers: PositiveInt = Field(2, description="background threads preparing batches")
+    embed_device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda'")
+    embed_precision: Literal["bf16", "fp32"] = Field("bf16", description="on CUDA; CPU runs fp32")
+    embed_gpu_batch_size: NonNegativeInt = Field(0, description="clips per GPU forward; 0: from free memory")
+    embed_commit_rows: PositiveInt = Field(1024, description="new vectors per resume shard (or 30 s)")
+    allow_random_init: bool = Field(
+        False, description="embed with a random-init CLAP (loudly flagged) when the store has no weights"
+    )
     classifier_epochs: int = Field(150, gt=0)
     classifier_patience: int = Field(10, gt=0)
     classifier_learning_rate: float = Field(0.01, gt=0)
