@@ -81,8 +81,13 @@ def test_every_asset_is_catalogued_with_lineage(materialized):
         "splits": 2,
         "trained_classifier": 2,
         "evaluation_report": 2,
+        "zero_shot_baseline": 1,
     }
     assert dict(lin.iter_rows()) == expected
+    zs = catalog.query(home, "SELECT * FROM zero_shot").row(0, named=True)
+    assert zs["status"] == "ok" and zs["n"] == seg[0] and zs["classes"] == 5
+    assert 0.0 <= zs["accuracy"] <= 1.0 and 0.0 < zs["mean_average_precision"] <= 1.0
+    assert zs["prompt"] == "this is the sound of {}" and Path(zs["report_path"]).is_file()
     emb_lineage = catalog.query(
         home, "SELECT params, inputs FROM lineage WHERE asset = 'clap_embeddings' LIMIT 1"
     ).row(0)
@@ -132,3 +137,48 @@ def test_rematerializing_a_partition_leaves_counts_unchanged(materialized, dagst
     assert fp_after["run_id"] != fp_before["run_id"]
     mats = result.asset_materializations_for_node("raw_manifest")
     assert mats[0].metadata["files_failed"].value == 0 and mats[0].metadata["class_hours"].value > 0
+
+
+def test_embeddings_rerun_reuses_vectors_and_zero_shot_skips_without_text(materialized, tmp_path):
+    import shutil
+
+    import torch
+
+    from sec_assets.core import clap
+
+    settings, _ = materialized
+    home = settings.home
+    before = catalog.read_lineage(home, "clap_embeddings", "tone")
+    sec = SecResource.from_settings(settings)
+    with DagsterInstance.get() as instance:
+        result = materialize(
+            ALL_ASSETS,
+            selection=["clap_embeddings"],
+            partition_key="tone",
+            resources={"sec": sec},
+            instance=instance,
+        )
+        meta = result.asset_materializations_for_node("clap_embeddings")[0].metadata
+        assert meta["embedded_now"].value == 0 and meta["reused"].value == meta["segments"].value > 0
+        assert (
+            catalog.read_lineage(home, "clap_embeddings", "tone")["output_fingerprint"]
+            == before["output_fingerprint"]
+        )
+        # a "real" store whose checkpoint has no text tower: the baseline is skipped, loudly
+        random_files = clap.resolve_model_files(settings.model_store, allow_random_init=True)
+        store = tmp_path / "store"
+        real = store / clap.REAL_DIR
+        shutil.copytree(random_files.text_model, real / "gpt2")
+        state = torch.load(random_files.weights, map_location="cpu", weights_only=True)["model"]
+        audio_only = {k: v for k, v in state.items() if not k.startswith("caption_encoder.")}
+        torch.save({"model": audio_only}, real / clap.WEIGHTS_FILE)
+        skipped = materialize(
+            ALL_ASSETS,
+            selection=["zero_shot_baseline"],
+            resources={"sec": SecResource.from_settings(settings.model_copy(update={"models": store}))},
+            instance=instance,
+        )
+    meta = skipped.asset_materializations_for_node("zero_shot_baseline")[0].metadata
+    assert meta["status"].value == "skipped" and "text model unavailable" in meta["notice"].value
+    row = catalog.query(home, "SELECT status, notice, n FROM zero_shot").row(0, named=True)
+    assert row["status"] == "skipped" and "caption_encoder" in row["notice"] and row["n"] == 0

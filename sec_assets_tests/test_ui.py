@@ -20,6 +20,7 @@ ASSETS = {
     "splits",
     "trained_classifier",
     "evaluation_report",
+    "zero_shot_baseline",
 }
 
 
