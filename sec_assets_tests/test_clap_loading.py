@@ -1,6 +1,7 @@
 """CLAP loading, preprocessing and text through the real path, on the seeded random-init
 2023-architecture model with a tiny local GPT-2 (built by the session fixture, never downloaded)."""
 
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -170,3 +171,25 @@ def test_nothing_reaches_the_network(model_store, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "attempts 0 n 2" in done.stdout
+
+
+def test_fetched_checkpoint_is_made_tensors_only(model_store, tmp_path):
+    """A checkpoint with training state beside the weights (needs full unpickling) is converted
+    once at fetch time; compute steps then load it with weights_only=True, strictly."""
+    import argparse
+
+    from sec_assets.core.model_store import tensors_only_checkpoint
+
+    files = clap.resolve_model_files(model_store, allow_random_init=True)
+    state = _checkpoint(files)
+    path = tmp_path / clap.WEIGHTS_FILE
+    torch.save({"model": state, "args": argparse.Namespace(lr=1e-4), "epoch": 41}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)
+    done = tensors_only_checkpoint(path)
+    assert done["converted"] is True and len(done["original_sha256"]) == 64
+    assert tensors_only_checkpoint(path)["converted"] is False  # idempotent
+    loaded = clap.load_clap(clap.ModelFiles("msclap-2023", path, files.text_model, False), need_text=True)
+    x = np.zeros((1, clap.CLIP_SAMPLES), np.float32)
+    original = clap.load_clap(files)
+    np.testing.assert_array_equal(loaded.embed(x), original.embed(x))
