@@ -153,6 +153,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"1/{row['octave']:<2} octave: test accuracy {row['accuracy']:.3f}, "
             f"mAP {row['mean_average_precision']:.3f}  report: {row['report_path']}"
         )
+    zs = query(settings.home, "SELECT status, notice, accuracy, mean_average_precision FROM zero_shot").row(
+        0, named=True
+    )
+    if zs["status"] == "ok":
+        print(
+            f"zero-shot baseline (random-init text tower in the demo): accuracy {zs['accuracy']:.3f}, "
+            f"mAP {zs['mean_average_precision']:.3f}"
+        )
+    else:
+        print(f"zero-shot baseline: {zs['notice']}")
     best = evals.sort("accuracy", descending=True).row(0, named=True)
     print(f"headline: test accuracy {best['accuracy']:.3f} (1/{best['octave']} octave)")
     return 0
