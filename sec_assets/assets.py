@@ -29,6 +29,7 @@ from dagster import (
 import sec_assets
 from sec_assets.core import catalog, clap, embedding, octave, splits, storage, zero_shot
 from sec_assets.core.classifier import TrainedClassifier, train_linear
+from sec_assets.core.devices import resolve_device
 from sec_assets.core.evaluation import evaluate, render_markdown
 from sec_assets.core.features import load_features
 from sec_assets.core.hashing import file_sha256
@@ -397,7 +398,7 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
     rate = sec.target_sample_rate
     bands = octave.band_grid(n, rate, sec.octave_base)
     ref = octave.LEVEL_REFERENCES[sec.level_reference]
-    device = octave.resolve_device(sec.spectrogram_device)
+    device = resolve_device(sec.spectrogram_device)
     if device == "cpu":
         torch.set_num_threads(sec.cpu_count())
     counts = {"segments": 0, "n_frames": 0}

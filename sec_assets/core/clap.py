@@ -54,6 +54,7 @@ import numpy as np
 import soxr
 import torch
 
+from sec_assets.core.devices import resolve_device
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.storage import atomic_write_bytes
 
@@ -265,15 +266,6 @@ def _verify_and_load(module: torch.nn.Module, state: dict[str, torch.Tensor], pr
             f"[{show(unexpected)}], {len(wrong_shape)} with wrong shape [{show(wrong_shape)}]"
         )
     module.load_state_dict(given, strict=True)
-
-
-def resolve_device(device: str | None) -> str:
-    """``None``/"auto": CUDA when present, else CPU; an explicit "cuda" without one is an error."""
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but torch sees no CUDA GPU")
-    return device
 
 
 def gpu_batch_size(device: str, per_clip_bytes: int = GPU_BYTES_PER_CLIP, cap: int = 512) -> int:

@@ -56,6 +56,8 @@ import numpy as np
 import torch
 from scipy import signal
 
+from sec_assets.core.devices import resolve_device
+
 P_REF = 2e-5
 DBFS_REF = 1 / math.sqrt(2)  # AES17: a full-scale sine reads 0 dBFS
 LEVEL_REFERENCES = {"20uPa": P_REF, "dBFS": DBFS_REF}
@@ -532,15 +534,6 @@ def _band_mean_squares(x: torch.Tensor, plan: FilterbankPlan, device: str) -> to
             energy = squares.reshape(s, index.numel(), n_frames, 2 * per_frame).sum(dim=-1)
             out[:, :, index] = (energy * (2.0 * (m / plan.fft_len) ** 2 / per_frame)).mT
     return out
-
-
-def resolve_device(device: str | None) -> str:
-    """``None``/"auto": CUDA when present, else CPU; an explicit "cuda" without one is an error."""
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but torch sees no CUDA GPU")
-    return device
 
 
 def fast_levels(
