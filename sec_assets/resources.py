@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
+from typing import Any
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 from sec_assets.core.segments import SegmentParams
@@ -88,6 +91,43 @@ class SecResource(ConfigurableResource):
             classifier_patience=s.classifier_patience,
             classifier_learning_rate=s.classifier_learning_rate,
         )
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Under the submitit executor (a Slurm job), turn Slurm's signals into clear outcomes.
+
+        - SIGUSR1/SIGUSR2 (sent ``signal_delay_s`` before the time limit): raise
+          :class:`~sec_assets.executor.SlurmTimeLimitError` in the step, once — every write is
+          atomic, so the step stops cleanly and fails with "time limit" in its message;
+        - SIGTERM (scancel, preemption, node drain): exit at once without reporting, so the
+          executor reports the Slurm state and the stderr tail and the RetryPolicy applies.
+        """
+        if (
+            os.environ.get("SEC_SLURM_STEP") != "1"
+            or threading.current_thread() is not threading.main_thread()
+        ):
+            return
+        from sec_assets.executor import SlurmTimeLimitError
+
+        fired: list[int] = []
+
+        def time_limit(signum: int, _frame: Any) -> None:
+            if fired:
+                return
+            fired.append(signum)
+            delay = os.environ.get("SEC_SLURM_SIGNAL_DELAY_S", "?")
+            raise SlurmTimeLimitError(
+                f"Slurm time limit: job {os.environ.get('SLURM_JOB_ID', '?')} was signalled {delay} s before "
+                "its time limit and stopped cleanly (nothing partial was written). Raise time_min in the "
+                "asset's sec/resources tag or with the run tag sec/slurm/time_min."
+            )
+
+        def terminated(signum: int, _frame: Any) -> None:
+            print(f"sec_assets: step got {signal.Signals(signum).name}; exiting", flush=True)
+            os._exit(128 + signum)
+
+        signal.signal(signal.SIGUSR1, time_limit)
+        signal.signal(signal.SIGUSR2, time_limit)
+        signal.signal(signal.SIGTERM, terminated)
 
     @property
     def home_path(self) -> Path:
