@@ -6,6 +6,8 @@ same code runs in-process, in subprocesses or as Slurm jobs on other nodes.
 """
 
 import json
+import os
+import resource
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,6 +25,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     MultiToSingleDimensionPartitionMapping,
+    RetryPolicy,
     asset,
 )
 
@@ -51,6 +54,9 @@ with warnings.catch_warnings():  # the mapping is "beta" in Dagster 1.13; tested
     _BY_OCTAVE = MultiToSingleDimensionPartitionMapping(partition_dimension_name=OCTAVE)
 _ALL = AllPartitionMapping()
 
+# A step whose job ended without a result (scancel, node failure, preemption) is run again once;
+# every write is atomic and clap_embeddings resumes from its committed shards.
+STEP_RETRY = RetryPolicy(max_retries=1, delay=2)
 SEGMENT_SHARD = 64  # segments per Parquet file: bounds memory by the shard, not the class
 
 CODE_VERSIONS = {
@@ -132,9 +138,24 @@ def _finish(
             "path": MetadataValue.path(str(path)),
             "output_fingerprint": fingerprint,
             "code_version": _code_version(asset_name),
+            **_slurm_metadata(),
             **metadata,
         }
     )
+
+
+def _slurm_metadata() -> dict[str, Any]:
+    """Where a step ran when it is a Slurm job: node, CPUs and GPUs it was given, its peak RSS
+    (the executor adds sacct's own figures as an engine event once the job has ended)."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return {}
+    return {
+        "slurm_job_id": os.environ["SLURM_JOB_ID"],
+        "slurm_node": os.environ.get("SLURMD_NODENAME", "?"),
+        "slurm_cpus": int(os.environ.get("SLURM_CPUS_PER_TASK", "1")),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "none"),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def _md_table(frame: pl.DataFrame, limit: int = 20) -> MetadataValue:
@@ -203,6 +224,7 @@ def raw_manifest(context: AssetExecutionContext, sec: SecResource) -> Materializ
     partitions_def=audio_class_partitions,
     deps=[AssetDep("raw_manifest")],
     code_version=CODE_VERSIONS["augmented_segments"],
+    retry_policy=STEP_RETRY,
     group_name="sec",
     description="Fixed-length mono segments at the target rate (repeat-padded tails), with "
     "seeded noise augmentation; audio stored as float16 PCM, keyed by (class, sha256, round, index).",
@@ -306,6 +328,7 @@ def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> Mate
     code_version=CODE_VERSIONS["clap_embeddings"],
     group_name="sec",
     op_tags={"sec/resources": json.dumps({"gpus": 1})},
+    retry_policy=STEP_RETRY,
     description="1024-d CLAP 2023 audio embeddings (float32) of every segment: batched, prefetched, "
     "resumable (vectors already made with the same weights and recipe are reused, never "
     "duplicated); weights sha256, recipe and run in every row. Fails with the command to run when "
@@ -388,6 +411,8 @@ def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> Materia
     deps=[AssetDep("augmented_segments", partition_mapping=_BY_CLASS)],
     code_version=CODE_VERSIONS["octave_spectrograms"],
     group_name="sec",
+    op_tags={"sec/resources": json.dumps({"cpus": 2})},
+    retry_policy=STEP_RETRY,
     description="Per segment, band levels in dB (re 20 µPa or dBFS) over 0.1-s frames for 1/n-octave "
     "bands (base-2 grid around 1 kHz, or IEC base 10), by the fast torch filterbank (CPU or CUDA).",
 )
@@ -558,6 +583,7 @@ def splits_asset(context: AssetExecutionContext, sec: SecResource) -> Materializ
     code_version=CODE_VERSIONS["trained_classifier"],
     group_name="sec",
     op_tags={"sec/resources": json.dumps({"gpus": 1})},
+    retry_policy=STEP_RETRY,
     description="Linear soft-max classifier on CLAP embedding ⊕ band-level statistics, "
     "early-stopped on the es split; deterministic.",
 )

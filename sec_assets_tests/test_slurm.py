@@ -1,0 +1,203 @@
+"""The submitit executor on a real Slurm cluster (scripts/local_slurm.sh: 4 nodes, fake GPUs as GRES,
+slurmdbd + MariaDB), driven through ``dagster asset materialize`` as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterEventType, DagsterInstance
+
+from sec_assets.core.demo_data import write_demo_dataset
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    state = tmp_path_factory.mktemp("slurm")
+    env = {**os.environ, "SEC_SLURM_PORT": os.environ.get("SEC_TEST_SLURM_PORT", "17800")}
+    up = subprocess.run(
+        ["bash", str(REPO / "scripts/local_slurm.sh"), "up", str(state)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert up.returncode == 0, up.stderr[-3000:]
+    yield state / "slurm.conf"
+    subprocess.run(["bash", str(REPO / "scripts/local_slurm.sh"), "down", str(state)], env=env, check=False)
+
+
+@pytest.fixture
+def cluster_env(slurm, tmp_path, model_store, monkeypatch):
+    """Environment of a user on the cluster: SLURM_CONF, SEC_EXECUTOR=slurm, shared homes."""
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {
+        **os.environ,
+        "SLURM_CONF": str(slurm),
+        "SEC_EXECUTOR": "slurm",
+        "SEC_SUBMITIT_POLL_S": "1",
+        "SEC_SUBMITIT_FOLDER": str(tmp_path / "submitit"),
+        "SEC_SLURM_CPUS": "1",
+        "SEC_SLURM_MEM_GB": "1",
+        "SEC_HOME": str(tmp_path / "home"),
+        "SEC_AUDIO_ROOT": str(tmp_path / "landing"),
+        "SEC_MODELS": str(model_store),
+        "SEC_ALLOW_RANDOM_INIT": "1",
+        "DAGSTER_HOME": str(dagster_home),
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+    }
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    monkeypatch.setenv("SLURM_CONF", str(slurm))
+    return env
+
+
+def _materialize(env, module, select, partition=None, **popen):
+    args = [str(BIN / "dagster"), "asset", "materialize", "-m", module, "--select", select]
+    if partition:
+        args += ["--partition", partition]
+    return subprocess.Popen(
+        args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
+    )
+
+
+def _sacct(name_prefix: str) -> list[dict[str, str]]:
+    fields = ["JobID", "JobName", "State", "NodeList", "AllocTRES", "Elapsed", "ExitCode"]
+    out = subprocess.run(
+        ["sacct", "-X", "-P", "-n", "-S", "now-1hours", "-o", ",".join(fields)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [dict(zip(fields, line.split("|"), strict=True)) for line in out.splitlines() if line]
+    return [r for r in rows if r["JobName"].startswith(name_prefix)]
+
+
+def _wait_for_step_start(submitit_folder: Path, job_name_part: str, timeout: float = 180) -> str:
+    """Job id of the first job whose name contains ``job_name_part`` once its step has started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            job_id, name, state = line.split("|")
+            if job_name_part in name and state == "RUNNING":
+                errs = list(submitit_folder.glob(f"*/{job_id}_0_log.err"))
+                if errs and "STEP_START" in errs[0].read_text(errors="replace"):
+                    return job_id
+        time.sleep(0.5)
+    raise AssertionError(f"no running job with a started step named *{job_name_part}*")
+
+
+def _run_events(instance: DagsterInstance, run_id: str, kind: DagsterEventType):
+    return [e.dagster_event for e in instance.all_logs(run_id, of_type=kind)]
+
+
+def test_class_partition_runs_one_slurm_job_per_step_on_the_right_nodes(cluster_env, tmp_path):
+    write_demo_dataset(tmp_path / "landing", files_per_class=2)
+    scan = subprocess.run([str(BIN / "sec-assets"), "scan"], env=cluster_env, capture_output=True, text=True)
+    assert scan.returncode == 0, scan.stderr
+    done = _materialize(
+        cluster_env, "sec_assets.definitions", "raw_manifest,augmented_segments,clap_embeddings", "tone"
+    ).communicate(timeout=600)[0]
+    assert "RUN_SUCCESS" in done, done[-4000:]
+    spectra = _materialize(
+        cluster_env, "sec_assets.definitions", "octave_spectrograms", "tone|3"
+    ).communicate(timeout=600)[0]
+    assert "RUN_SUCCESS" in spectra, spectra[-4000:]
+    with DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 2 and all(r.is_success for r in runs)
+        jobs = {}
+        for run in runs:
+            for row in _sacct(f"sec-{run.run_id[:8]}-"):
+                jobs[row["JobName"].split("-", 2)[2]] = row
+        steps = ["raw_manifest-a0", "augmented_segments-a0", "clap_embeddings-a0", "octave_spectrograms-a0"]
+        assert sorted(jobs) == sorted(steps)  # every step its own job, sacct proves it
+        assert len({j["JobID"] for j in jobs.values()}) == 4
+        assert all(j["State"] == "COMPLETED" and j["ExitCode"] == "0:0" for j in jobs.values())
+        assert jobs["clap_embeddings-a0"]["NodeList"] in ("gpu1", "gpu2")
+        assert "gres/gpu=1" in jobs["clap_embeddings-a0"]["AllocTRES"]
+        for step in ("raw_manifest-a0", "augmented_segments-a0", "octave_spectrograms-a0"):
+            assert jobs[step]["NodeList"] in ("cpu1", "cpu2") and "gres/gpu" not in jobs[step]["AllocTRES"]
+        assert "cpu=2" in jobs["octave_spectrograms-a0"]["AllocTRES"]  # the asset's sec/resources tag
+        # the step's own metadata: where it ran, and the GPU Slurm gave it
+        event = instance.get_latest_materialization_event(AssetKey("clap_embeddings"))
+        meta = event.asset_materialization.metadata
+        assert meta["slurm_node"].value in ("gpu1", "gpu2") and meta["cuda_visible_devices"].value in (
+            "0",
+            "1",
+        )
+        assert meta["slurm_job_id"].value == jobs["clap_embeddings-a0"]["JobID"]
+        assert meta["torch_threads"].value == 1  # from SLURM_CPUS_PER_TASK
+        # sacct figures after each job, and the job's log files, in the run's log
+        engine = [
+            e
+            for run in runs
+            for e in _run_events(instance, run.run_id, DagsterEventType.ENGINE_EVENT)
+            if e.step_key == "clap_embeddings"
+        ]
+        finished = [e for e in engine if e.message and e.message.startswith("Slurm job ")]
+        assert finished and "COMPLETED" in finished[0].message and "gres/gpu=1" in finished[0].message
+        assert Path(finished[0].engine_event_data.metadata["stderr"].value).is_file()
+
+
+def test_scancel_becomes_a_clear_failure_and_the_retry_succeeds(cluster_env, tmp_path):
+    env = {**cluster_env, "SEC_TEST_SLEEP_S": "120"}
+    proc = _materialize(env, "sec_assets_tests.slurm_defs", "sleepy")
+    job_id = _wait_for_step_start(tmp_path / "submitit", "-sleepy-a0")
+    subprocess.run(["scancel", job_id], check=True)
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0 and "RUN_SUCCESS" in out, out[-4000:]
+    with DagsterInstance.get() as instance:
+        run = instance.get_runs()[0]
+        retries = _run_events(instance, run.run_id, DagsterEventType.STEP_UP_FOR_RETRY)
+        assert len(retries) == 1
+        message = retries[0].step_retry_data.error.message
+        assert f"Slurm job {job_id}" in message and "CANCELLED" in message and "stderr tail" in message
+        meta = instance.get_latest_materialization_event(AssetKey("sleepy")).asset_materialization.metadata
+        assert meta["attempt"].value == 1
+    states = {r["JobName"].rsplit("-", 1)[1]: r["State"] for r in _sacct(f"sec-{run.run_id[:8]}-sleepy")}
+    assert states["a0"].startswith("CANCELLED") and states["a1"] == "COMPLETED"
+
+
+def test_cancelling_the_run_leaves_no_slurm_job(cluster_env, tmp_path):
+    env = {**cluster_env, "SEC_TEST_SLEEP_S": "300"}
+    proc = _materialize(env, "sec_assets_tests.slurm_defs", "sleepy")
+    _wait_for_step_start(tmp_path / "submitit", "-sleepy-a0")
+    proc.send_signal(signal.SIGINT)  # what Dagster's run termination does to the run worker
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0
+    with DagsterInstance.get() as instance:
+        run = instance.get_runs()[0]
+    prefix = f"sec-{run.run_id[:8]}-"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        queued = subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True).stdout
+        if prefix not in queued:
+            break
+        time.sleep(0.5)
+    assert prefix not in queued, f"jobs left behind: {queued}\n{out[-2000:]}"
+    assert all(r["State"].startswith("CANCELLED") for r in _sacct(prefix))
+
+
+def test_time_limit_fails_with_a_clear_message(cluster_env):
+    env = {**cluster_env, "SEC_SLURM_SIGNAL_DELAY_S": "45"}
+    proc = _materialize(env, "sec_assets_tests.slurm_defs", "over_time")
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode != 0
+    with DagsterInstance.get() as instance:
+        run = instance.get_runs()[0]
+        failures = _run_events(instance, run.run_id, DagsterEventType.STEP_FAILURE)
+    assert len(failures) == 1, out[-3000:]
+    message = failures[0].step_failure_data.error.message
+    assert "time limit" in message.lower() and "time_min" in message
