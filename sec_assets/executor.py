@@ -100,10 +100,18 @@ def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
     Submitted to submitit (pickled by reference: this module must be importable on the nodes,
     which it is wherever the step can run). ``sys.executable`` is the node's python.
     """
-    child = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "api", "execute_step"],
-        env={**os.environ, **env, STEP_ENV_FLAG: "1", "SEC_SLURM_SIGNAL_DELAY_S": str(signal_delay_s)},
-    )
+    # SIGTERM (scancel, preemption, node drain) is blocked in the step — the mask is inherited by
+    # the child and all its threads — so the step cannot report a misleading "interrupted"
+    # failure: Slurm SIGKILLs it after KillWait, and the executor reports the job's Slurm state
+    # and stderr tail instead, under the asset's RetryPolicy. Every write is atomic.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "api", "execute_step"],
+            env={**os.environ, **env, STEP_ENV_FLAG: "1", "SEC_SLURM_SIGNAL_DELAY_S": str(signal_delay_s)},
+        )
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
     def forward(signum: int, _frame: Any) -> None:
         print(

@@ -93,14 +93,10 @@ class SecResource(ConfigurableResource):
         )
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        """Under the submitit executor (a Slurm job), turn Slurm's signals into clear outcomes.
-
-        - SIGUSR1/SIGUSR2 (sent ``signal_delay_s`` before the time limit): raise
-          :class:`~sec_assets.executor.SlurmTimeLimitError` in the step, once — every write is
-          atomic, so the step stops cleanly and fails with "time limit" in its message;
-        - SIGTERM (scancel, preemption, node drain): exit at once without reporting, so the
-          executor reports the Slurm state and the stderr tail and the RetryPolicy applies.
-        """
+        """Under the submitit executor (a Slurm job): SIGUSR1/SIGUSR2, sent ``signal_delay_s``
+        before the time limit, raise :class:`~sec_assets.executor.SlurmTimeLimitError` in the step,
+        once — every write is atomic, so the step stops cleanly and fails with "time limit" in its
+        message. (SIGTERM is blocked by the job wrapper; see ``executor.run_dagster_step``.)"""
         if (
             os.environ.get("SEC_SLURM_STEP") != "1"
             or threading.current_thread() is not threading.main_thread()
@@ -121,13 +117,8 @@ class SecResource(ConfigurableResource):
                 "asset's sec/resources tag or with the run tag sec/slurm/time_min."
             )
 
-        def terminated(signum: int, _frame: Any) -> None:
-            print(f"sec_assets: step got {signal.Signals(signum).name}; exiting", flush=True)
-            os._exit(128 + signum)
-
         signal.signal(signal.SIGUSR1, time_limit)
         signal.signal(signal.SIGUSR2, time_limit)
-        signal.signal(signal.SIGTERM, terminated)
 
     @property
     def home_path(self) -> Path:

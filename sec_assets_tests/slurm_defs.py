@@ -5,8 +5,6 @@ limit or cancel a run at a known moment; they use the real executor and the real
 (which turns Slurm's signals into step outcomes).
 """
 
-from __future__ import annotations
-
 import json
 import os
 import time

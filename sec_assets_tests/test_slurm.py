@@ -83,6 +83,19 @@ def _sacct(name_prefix: str) -> list[dict[str, str]]:
     return [r for r in rows if r["JobName"].startswith(name_prefix)]
 
 
+def _settled_states(prefix: str, timeout: float = 30) -> dict[str, str]:
+    """attempt → sacct state, once no job of the prefix is still running (accounting lags a little)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {r["JobName"].rsplit("-", 1)[1]: r["State"] for r in _sacct(prefix)}
+        if (
+            all(s not in ("PENDING", "RUNNING", "COMPLETING") for s in states.values())
+            or time.monotonic() > deadline
+        ):
+            return states
+        time.sleep(0.5)
+
+
 def _wait_for_step_start(submitit_folder: Path, job_name_part: str, timeout: float = 180) -> str:
     """Job id of the first job whose name contains ``job_name_part`` once its step has started."""
     deadline = time.monotonic() + timeout
@@ -166,7 +179,7 @@ def test_scancel_becomes_a_clear_failure_and_the_retry_succeeds(cluster_env, tmp
         assert f"Slurm job {job_id}" in message and "CANCELLED" in message and "stderr tail" in message
         meta = instance.get_latest_materialization_event(AssetKey("sleepy")).asset_materialization.metadata
         assert meta["attempt"].value == 1
-    states = {r["JobName"].rsplit("-", 1)[1]: r["State"] for r in _sacct(f"sec-{run.run_id[:8]}-sleepy")}
+    states = _settled_states(f"sec-{run.run_id[:8]}-sleepy")
     assert states["a0"].startswith("CANCELLED") and states["a1"] == "COMPLETED"
 
 
@@ -187,7 +200,7 @@ def test_cancelling_the_run_leaves_no_slurm_job(cluster_env, tmp_path):
             break
         time.sleep(0.5)
     assert prefix not in queued, f"jobs left behind: {queued}\n{out[-2000:]}"
-    assert all(r["State"].startswith("CANCELLED") for r in _sacct(prefix))
+    assert all(s.startswith("CANCELLED") for s in _settled_states(prefix).values())
 
 
 def test_time_limit_fails_with_a_clear_message(cluster_env):
@@ -199,5 +212,6 @@ def test_time_limit_fails_with_a_clear_message(cluster_env):
         run = instance.get_runs()[0]
         failures = _run_events(instance, run.run_id, DagsterEventType.STEP_FAILURE)
     assert len(failures) == 1, out[-3000:]
-    message = failures[0].step_failure_data.error.message
-    assert "time limit" in message.lower() and "time_min" in message
+    error = failures[0].step_failure_data.error
+    text = error.to_string()  # Dagster wraps the asset's exception: the message is in its cause
+    assert "SlurmTimeLimitError" in text and "Slurm time limit" in text and "time_min" in text
