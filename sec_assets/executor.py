@@ -39,6 +39,7 @@ The job folder (pickles that execute on the nodes) is created with mode 0700.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -100,18 +101,16 @@ def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
     Submitted to submitit (pickled by reference: this module must be importable on the nodes,
     which it is wherever the step can run). ``sys.executable`` is the node's python.
     """
-    # SIGTERM (scancel, preemption, node drain) is blocked in the step — the mask is inherited by
-    # the child and all its threads — so the step cannot report a misleading "interrupted"
-    # failure: Slurm SIGKILLs it after KillWait, and the executor reports the job's Slurm state
-    # and stderr tail instead, under the asset's RetryPolicy. Every write is atomic.
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    try:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "api", "execute_step"],
-            env={**os.environ, **env, STEP_ENV_FLAG: "1", "SEC_SLURM_SIGNAL_DELAY_S": str(signal_delay_s)},
-        )
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    # The step runs in its own process group. On SIGTERM (scancel, preemption, node drain) this
+    # wrapper SIGKILLs that group at once, before the step's own interrupt handling can report a
+    # misleading "interrupted" failure (Slurm signals the processes of a job in PID order: this
+    # wrapper first); the executor then reports the job's Slurm state and stderr tail, under the
+    # asset's RetryPolicy. Every write of a step is atomic, so nothing partial remains.
+    child = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "api", "execute_step"],
+        env={**os.environ, **env, STEP_ENV_FLAG: "1", "SEC_SLURM_SIGNAL_DELAY_S": str(signal_delay_s)},
+        start_new_session=True,
+    )
 
     def forward(signum: int, _frame: Any) -> None:
         print(
@@ -122,6 +121,17 @@ def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
         )
         child.send_signal(TIME_LIMIT_SIGNAL)
 
+    def terminated(signum: int, _frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        print(
+            f"sec_assets: got {signal.Signals(signum).name} from Slurm (scancel, preemption or node "
+            "drain); the step process was stopped",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    signal.signal(signal.SIGTERM, terminated)
     signal.signal(signal.SIGUSR2, forward)  # replaces submitit's requeue handler: steps do not requeue
     code = child.wait()
     if code != 0:

@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -35,13 +37,62 @@ def slurm(tmp_path_factory):
     subprocess.run(["bash", str(REPO / "scripts/local_slurm.sh"), "down", str(state)], env=env, check=False)
 
 
+@pytest.fixture(scope="module")
+def postgres():
+    """The cluster profile's PostgreSQL (scripts/local_postgres.sh), one database per test."""
+    # not under pytest's tmp dir: that is private to root, and the server runs as `postgres`
+    state = Path(tempfile.mkdtemp(prefix="sec-pg-"))
+    port = os.environ.get("SEC_TEST_PG_PORT", "15433")
+    env = {**os.environ, "SEC_PG_PORT": port}
+    up = subprocess.run(
+        ["bash", str(REPO / "scripts/local_postgres.sh"), "up", str(state)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert up.returncode == 0, up.stderr[-3000:]
+    yield port
+    subprocess.run(
+        ["bash", str(REPO / "scripts/local_postgres.sh"), "down", str(state)], env=env, check=False
+    )
+
+
 @pytest.fixture
-def cluster_env(slurm, tmp_path, model_store, monkeypatch):
-    """Environment of a user on the cluster: SLURM_CONF, SEC_EXECUTOR=slurm, shared homes."""
+def cluster_env(slurm, postgres, tmp_path, model_store, monkeypatch):
+    """Environment of a user on the cluster: SLURM_CONF, SEC_EXECUTOR=slurm, shared homes, and
+    the Postgres cluster profile (dagster.cluster.yaml) as the Dagster instance."""
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (dagster_home / "dagster.yaml").write_text((REPO / "dagster.cluster.yaml").read_text())
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            postgres,
+            "-U",
+            "dagster",
+            "-d",
+            "dagster",
+            "-q",
+            "-c",
+            f"CREATE DATABASE {database}",
+        ],
+        check=True,
+    )
+    pg = {
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": postgres,
+        "DAGSTER_PG_USER": "dagster",
+        "DAGSTER_PG_PASSWORD": "dagster",
+        "DAGSTER_PG_DB": database,
+    }
+    for k, v in pg.items():
+        monkeypatch.setenv(k, v)
     env = {
+        **pg,
         **os.environ,
         "SLURM_CONF": str(slurm),
         "SEC_EXECUTOR": "slurm",
@@ -83,17 +134,20 @@ def _sacct(name_prefix: str) -> list[dict[str, str]]:
     return [r for r in rows if r["JobName"].startswith(name_prefix)]
 
 
-def _settled_states(prefix: str, timeout: float = 30) -> dict[str, str]:
-    """attempt → sacct state, once no job of the prefix is still running (accounting lags a little)."""
+def _settled(prefix: str, timeout: float = 30) -> list[dict[str, str]]:
+    """sacct rows of the prefix once none is still running (accounting lags the step a little)."""
     deadline = time.monotonic() + timeout
     while True:
-        states = {r["JobName"].rsplit("-", 1)[1]: r["State"] for r in _sacct(prefix)}
-        if (
-            all(s not in ("PENDING", "RUNNING", "COMPLETING") for s in states.values())
-            or time.monotonic() > deadline
-        ):
-            return states
+        rows = _sacct(prefix)
+        busy = any(r["State"] in ("PENDING", "RUNNING", "COMPLETING") for r in rows)
+        if not busy or time.monotonic() > deadline:
+            return rows
         time.sleep(0.5)
+
+
+def _settled_states(prefix: str) -> dict[str, str]:
+    """attempt → sacct state."""
+    return {r["JobName"].rsplit("-", 1)[1]: r["State"] for r in _settled(prefix)}
 
 
 def _wait_for_step_start(submitit_folder: Path, job_name_part: str, timeout: float = 180) -> str:
@@ -128,16 +182,17 @@ def test_class_partition_runs_one_slurm_job_per_step_on_the_right_nodes(cluster_
     ).communicate(timeout=600)[0]
     assert "RUN_SUCCESS" in spectra, spectra[-4000:]
     with DagsterInstance.get() as instance:
+        assert "PostgresRunStorage" in type(instance.run_storage).__name__  # the cluster profile
         runs = instance.get_runs()
         assert len(runs) == 2 and all(r.is_success for r in runs)
         jobs = {}
         for run in runs:
-            for row in _sacct(f"sec-{run.run_id[:8]}-"):
+            for row in _settled(f"sec-{run.run_id[:8]}-"):
                 jobs[row["JobName"].split("-", 2)[2]] = row
         steps = ["raw_manifest-a0", "augmented_segments-a0", "clap_embeddings-a0", "octave_spectrograms-a0"]
         assert sorted(jobs) == sorted(steps)  # every step its own job, sacct proves it
         assert len({j["JobID"] for j in jobs.values()}) == 4
-        assert all(j["State"] == "COMPLETED" and j["ExitCode"] == "0:0" for j in jobs.values())
+        assert all(j["State"] == "COMPLETED" and j["ExitCode"] == "0:0" for j in jobs.values()), jobs
         assert jobs["clap_embeddings-a0"]["NodeList"] in ("gpu1", "gpu2")
         assert "gres/gpu=1" in jobs["clap_embeddings-a0"]["AllocTRES"]
         for step in ("raw_manifest-a0", "augmented_segments-a0", "octave_spectrograms-a0"):
