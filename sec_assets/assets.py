@@ -5,12 +5,13 @@ lineage row for it, and returns metadata for the UI. Nothing flows through an IO
 same code runs in-process, in subprocesses or as Slurm jobs on other nodes.
 """
 
+import functools
 import json
 import os
 import resource
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from dagster import (
     AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
+    BackfillPolicy,
     BetaWarning,
     MaterializeResult,
     MetadataValue,
@@ -57,6 +59,9 @@ _ALL = AllPartitionMapping()
 # A step whose job ended without a result (scancel, node failure, preemption) is run again once;
 # every write is atomic and clap_embeddings resumes from its committed shards.
 STEP_RETRY = RetryPolicy(max_retries=1, delay=2)
+# A backfill of many classes is one run whose per-class steps each loop over all its partitions:
+# one Slurm job (one queue wait, one interpreter start) per step instead of one per class.
+ONE_RUN = BackfillPolicy.single_run()
 SEGMENT_SHARD = 64  # segments per Parquet file: bounds memory by the shard, not the class
 
 CODE_VERSIONS = {
@@ -158,6 +163,44 @@ def _slurm_metadata() -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=2)
+def _loaded_clap(
+    files: clap.ModelFiles, mtime_ns: int, size: int, device: str, precision: str
+) -> clap.LoadedClap:
+    """One loaded model per process (a range of partitions, or the demo's many runs); the file's
+    mtime and size are part of the key, so replaced weights are loaded again."""
+    return clap.load_clap(files, device=device, precision=precision)
+
+
+def _each_partition(
+    context: AssetExecutionContext, asset_name: str, one: Callable[[str], MaterializeResult]
+) -> MaterializeResult:
+    """Run ``one`` for every partition of this run (one, or a whole range under ``ONE_RUN``).
+
+    Each partition is written and catalogued on its own; a range reports a per-partition table.
+    """
+    keys = list(context.partition_keys)
+    if len(keys) == 1:
+        return one(keys[0])
+    started, rows = time.perf_counter(), []
+    for i, key in enumerate(keys):
+        meta = one(key).metadata or {}
+        rows.append(
+            {"partition": key, "rows": meta.get("rows"), "fingerprint": meta.get("output_fingerprint")}
+        )
+        context.log.info(f"{asset_name}: {i + 1}/{len(keys)} partitions done ({key})")
+    table = pl.DataFrame(rows, schema={"partition": pl.String, "rows": pl.Int64, "fingerprint": pl.String})
+    return MaterializeResult(
+        metadata={
+            "partitions": len(keys),
+            "rows": int(table["rows"].sum()),
+            "seconds": round(time.perf_counter() - started, 1),
+            "per_partition": _md_table(table, limit=200),
+            **_slurm_metadata(),
+        }
+    )
+
+
 def _md_table(frame: pl.DataFrame, limit: int = 20) -> MetadataValue:
     if frame.is_empty():
         return MetadataValue.md("_none_")
@@ -172,13 +215,17 @@ def _md_table(frame: pl.DataFrame, limit: int = 20) -> MetadataValue:
 
 @asset(
     partitions_def=audio_class_partitions,
+    backfill_policy=ONE_RUN,
     code_version=CODE_VERSIONS["raw_manifest"],
     group_name="sec",
     description="Every file under the class folder (recursive, hidden entries ignored): format, "
     "rate, channels, decodable frames, sha256; bad files recorded as failed with the reason.",
 )
 def raw_manifest(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
-    key = context.partition_key
+    return _each_partition(context, "raw_manifest", lambda key: _raw_manifest_one(context, sec, key))
+
+
+def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str) -> MaterializeResult:
     name = _class_name(sec, key)
     class_dir = sec.audio_root_path / name
 
@@ -222,6 +269,7 @@ def raw_manifest(context: AssetExecutionContext, sec: SecResource) -> Materializ
 
 @asset(
     partitions_def=audio_class_partitions,
+    backfill_policy=ONE_RUN,
     deps=[AssetDep("raw_manifest")],
     code_version=CODE_VERSIONS["augmented_segments"],
     retry_policy=STEP_RETRY,
@@ -230,7 +278,12 @@ def raw_manifest(context: AssetExecutionContext, sec: SecResource) -> Materializ
     "seeded noise augmentation; audio stored as float16 PCM, keyed by (class, sha256, round, index).",
 )
 def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
-    key = context.partition_key
+    return _each_partition(
+        context, "augmented_segments", lambda key: _augmented_segments_one(context, sec, key)
+    )
+
+
+def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, key: str) -> MaterializeResult:
     home = sec.home_path
     params = sec.segment_params()
     manifest = storage.read_partition(home, "raw_manifest", {AUDIO_CLASS: key})
@@ -324,6 +377,7 @@ def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> Mate
 
 @asset(
     partitions_def=audio_class_partitions,
+    backfill_policy=ONE_RUN,
     deps=[AssetDep("augmented_segments")],
     code_version=CODE_VERSIONS["clap_embeddings"],
     group_name="sec",
@@ -335,7 +389,10 @@ def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> Mate
     "the model store is empty, unless allow_random_init (the demo) — then loudly flagged.",
 )
 def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
-    key = context.partition_key
+    return _each_partition(context, "clap_embeddings", lambda key: _clap_embeddings_one(context, sec, key))
+
+
+def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: str) -> MaterializeResult:
     home = sec.home_path
     torch.set_num_threads(sec.cpu_count())
     files = clap.resolve_model_files(sec.models_path, sec.allow_random_init)
@@ -344,7 +401,8 @@ def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> Materia
             "⚠ RANDOM-INIT CLAP: no real weights in the model store "
             f"({sec.models}); embeddings are NOT meaningful. Run `sec-assets models fetch`."
         )
-    model = clap.load_clap(files, device=sec.embed_device, precision=sec.embed_precision)
+    stat = files.weights.stat()
+    model = _loaded_clap(files, stat.st_mtime_ns, stat.st_size, sec.embed_device, sec.embed_precision)
     forward_batch = sec.embed_batch_size
     if model.device != "cpu":
         forward_batch = sec.embed_gpu_batch_size or clap.gpu_batch_size(model.device)
