@@ -186,25 +186,30 @@ class SacctPoller:
             timeout=60,
             check=False,
         )
-        rows: dict[str, dict[str, str]] = {}
-        for line in out.stdout.splitlines():
-            values = dict(zip(self.FIELDS, line.split("|"), strict=False))
-            job, _, step = values.get("JobID", "").partition(".")
-            if not job:
-                continue
-            if not step:
-                rows.setdefault(job, {}).update({k: v for k, v in values.items() if k != "MaxRSS" or v})
-            elif values.get("MaxRSS"):
-                current = rows.setdefault(job, {})
-                if _rss_bytes(values["MaxRSS"]) > _rss_bytes(current.get("MaxRSS", "")):
-                    current["MaxRSS"] = values["MaxRSS"]
-        return rows
+        return parse_sacct(out.stdout, self.FIELDS)
 
     def states(self, job_ids: Sequence[str], force: bool = False) -> dict[str, dict[str, str]]:
         if force or time.monotonic() - self._last >= self.interval:
             self._rows.update(self.query(job_ids))
             self._last = time.monotonic()
         return {j: self._rows[j] for j in job_ids if j in self._rows}
+
+
+def parse_sacct(text: str, fields: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``sacct -P -n`` lines → JobID → the allocation's fields, with the largest MaxRSS of its
+    steps (MaxRSS is reported on steps such as ``123.batch``, ``123.0``, not the allocation)."""
+    rows: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        values = dict(zip(fields, line.split("|"), strict=False))
+        job, _, step = values.get("JobID", "").partition(".")
+        if not job:
+            continue
+        current = rows.setdefault(job, {})
+        if not step:
+            current.update({k: v for k, v in values.items() if k != "MaxRSS" or v})
+        elif _rss_bytes(values.get("MaxRSS", "")) > _rss_bytes(current.get("MaxRSS", "")):
+            current["MaxRSS"] = values["MaxRSS"]
+    return rows
 
 
 def _rss_bytes(text: str) -> float:
@@ -219,6 +224,25 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return f"(no stderr at {path})"
+
+
+def recorded_job(instance: Any, run_id: str, step_key: str, folder: Path) -> JobRecord | None:
+    """The latest job submitted for a step of a run, read back from the run's engine events
+    (how an orchestrator that restarted finds the Slurm jobs it had submitted)."""
+    for entry in reversed(instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)):
+        event = entry.dagster_event
+        if event is None or event.step_key != step_key or event.engine_event_data is None:
+            continue
+        meta = event.engine_event_data.metadata
+        if "submitit_job_id" in meta and "job_name" in meta:
+            return JobRecord(
+                str(meta["submitit_job_id"].value),
+                str(meta["job_name"].value),
+                step_key,
+                int(meta["attempt"].value),
+                folder / run_id,
+            )
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,25 +405,12 @@ class SubmititStepHandler(StepHandler):
     def _record(self, ctx: StepHandlerContext, step_key: str) -> JobRecord | None:
         """The step's latest job, from memory or — after a restart — from the run's engine events."""
         run_id = ctx.dagster_run.run_id
-        if (run_id, step_key) in self.jobs:
-            return self.jobs[(run_id, step_key)]
-        records = ctx.instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)
-        for entry in reversed(records):
-            event = entry.dagster_event
-            if event is None or event.step_key != step_key or event.engine_event_data is None:
-                continue
-            meta = event.engine_event_data.metadata
-            if "submitit_job_id" in meta:
-                record = JobRecord(
-                    str(meta["submitit_job_id"].value),
-                    str(meta["job_name"].value),
-                    step_key,
-                    int(meta["attempt"].value),  # type: ignore[arg-type]
-                    self.config.folder / run_id,
-                )
-                self.jobs[(run_id, step_key)] = record
-                return record
-        return None
+        if (run_id, step_key) not in self.jobs:
+            record = recorded_job(ctx.instance, run_id, step_key, self.config.folder)
+            if record is None:
+                return None
+            self.jobs[(run_id, step_key)] = record
+        return self.jobs[(run_id, step_key)]
 
     def _running_ids(self) -> list[str]:
         return [r.job_id for r in self.jobs.values() if r.finished_seen is None]
