@@ -270,3 +270,53 @@ def test_time_limit_fails_with_a_clear_message(cluster_env):
     error = failures[0].step_failure_data.error
     text = error.to_string()  # Dagster wraps the asset's exception: the message is in its cause
     assert "SlurmTimeLimitError" in text and "Slurm time limit" in text and "time_min" in text
+
+
+def test_backfill_of_20_classes_is_one_run_of_three_jobs(cluster_env, tmp_path):
+    import soundfile as sf
+
+    from sec_assets.core import catalog
+    from sec_assets.core.test_signals import tone
+    from sec_assets.executor import recorded_job
+
+    names = [f"c{i:03d}" for i in range(20)]
+    for i, name in enumerate(names):
+        (tmp_path / "landing" / name).mkdir(parents=True)
+        sf.write(
+            tmp_path / "landing" / name / "a.wav",
+            tone(200.0 + 10 * i, 2 * 16000, 16000, amplitude=0.3),
+            16000,
+        )
+    subprocess.run([str(BIN / "sec-assets"), "scan"], env=cluster_env, check=True, capture_output=True)
+    args = [str(BIN / "dagster"), "asset", "materialize", "-m", "sec_assets.definitions"]
+    args += [
+        "--select",
+        "raw_manifest,augmented_segments,clap_embeddings",
+        "--partition-range",
+        f"{names[0]}...{names[-1]}",
+    ]
+    done = subprocess.run(args, cwd=REPO, env=cluster_env, capture_output=True, text=True, timeout=900)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "RUN_SUCCESS" in out, out[-4000:]
+    with DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1  # the whole range in one run (BackfillPolicy.single_run)
+        run = runs[0]
+        for asset in ("raw_manifest", "augmented_segments", "clap_embeddings"):
+            assert instance.get_materialized_partitions(AssetKey(asset)) == set(names)
+        # an orchestrator that restarted finds the step's job again in the event log
+        again = recorded_job(instance, run.run_id, "clap_embeddings", tmp_path / "submitit")
+    jobs = _settled(f"sec-{run.run_id[:8]}-")
+    assert sorted(j["JobName"].split("-", 2)[2] for j in jobs) == [
+        "augmented_segments-a0",
+        "clap_embeddings-a0",
+        "raw_manifest-a0",
+    ]  # three Slurm jobs for 20 partitions, not 60
+    assert all(j["State"] == "COMPLETED" for j in jobs)
+    clap_job = next(j for j in jobs if "clap_embeddings" in j["JobName"])
+    assert again is not None and again.job_id == clap_job["JobID"] and again.stderr.is_file()
+    lineage = catalog.query(
+        tmp_path / "home",
+        "SELECT asset, count(DISTINCT partition_key) AS n FROM lineage GROUP BY 1 ORDER BY 1",
+    )
+    assert dict(lineage.iter_rows()) == {"augmented_segments": 20, "clap_embeddings": 20, "raw_manifest": 20}
