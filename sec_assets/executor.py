@@ -223,7 +223,7 @@ def _tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
-        return f"(no stderr at {path})"
+        return f"(no file at {path})"
 
 
 def recorded_job(instance: Any, run_id: str, step_key: str, folder: Path) -> JobRecord | None:
@@ -494,6 +494,8 @@ class SubmititStepHandler(StepHandler):
             "exit_code": info.get("ExitCode", "?"),
             "stdout": MetadataValue.path(str(record.stdout)),
             "stderr": MetadataValue.path(str(record.stderr)),
+            "stdout_tail": MetadataValue.text(_tail(record.stdout, 40)),
+            "stderr_tail": MetadataValue.text(_tail(record.stderr, 40)),
         }
 
 

@@ -216,7 +216,9 @@ def test_class_partition_runs_one_slurm_job_per_step_on_the_right_nodes(cluster_
         ]
         finished = [e for e in engine if e.message and e.message.startswith("Slurm job ")]
         assert finished and "COMPLETED" in finished[0].message and "gres/gpu=1" in finished[0].message
-        assert Path(finished[0].engine_event_data.metadata["stderr"].value).is_file()
+        meta = finished[0].engine_event_data.metadata
+        assert Path(meta["stderr"].value).is_file()
+        assert "STEP_SUCCESS" in meta["stderr_tail"].value  # the job's log, readable in the UI
 
 
 def test_scancel_becomes_a_clear_failure_and_the_retry_succeeds(cluster_env, tmp_path):
