@@ -96,7 +96,8 @@ class SecResource(ConfigurableResource):
         """Under the submitit executor (a Slurm job): SIGUSR1/SIGUSR2, sent ``signal_delay_s``
         before the time limit, raise :class:`~sec_assets.executor.SlurmTimeLimitError` in the step,
         once — every write is atomic, so the step stops cleanly and fails with "time limit" in its
-        message. (SIGTERM is blocked by the job wrapper; see ``executor.run_dagster_step``.)"""
+        message. (On SIGTERM the job wrapper stops the step's process group; see
+        ``executor.run_dagster_step``.)"""
         if (
             os.environ.get("SEC_SLURM_STEP") != "1"
             or threading.current_thread() is not threading.main_thread()
