@@ -46,6 +46,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -131,9 +132,15 @@ def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
             flush=True,
         )
 
-    signal.signal(signal.SIGTERM, terminated)
-    signal.signal(signal.SIGUSR2, forward)  # replaces submitit's requeue handler: steps do not requeue
-    code = child.wait()
+    handlers = {signal.SIGTERM: terminated, signal.SIGUSR2: forward}  # USR2: not submitit's requeue
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # debug mode runs in the orchestrator
+        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if code != 0:
         raise RuntimeError(f"the step process exited with code {code}")
     return code
