@@ -269,9 +269,12 @@ def test_time_limit_fails_with_a_clear_message(cluster_env):
         run = instance.get_runs()[0]
         failures = _run_events(instance, run.run_id, DagsterEventType.STEP_FAILURE)
     assert len(failures) == 1, out[-3000:]
-    error = failures[0].step_failure_data.error
-    text = error.to_string()  # Dagster wraps the asset's exception: the message is in its cause
-    assert "SlurmTimeLimitError" in text and "Slurm time limit" in text and "time_min" in text
+    text = failures[0].step_failure_data.error.to_string()  # the asset's exception is in the cause
+    # Slurm delivers the early signal on its periodic time-limit check: usually the step stops
+    # itself (SlurmTimeLimitError); if the check comes too late, the job ends TIMEOUT and the
+    # executor says so. Either way the message names the time limit and the knob to raise.
+    assert ("SlurmTimeLimitError" in text and "Slurm time limit" in text) or "ended TIMEOUT" in text, text
+    assert "time limit" in text and "time_min" in text
 
 
 def test_backfill_of_20_classes_is_one_run_of_three_jobs(cluster_env, tmp_path):
