@@ -71,8 +71,7 @@ RUN_TAG_PREFIX = "sec/slurm/"
 REQUEST_KEYS = ("gpus", "cpus", "mem_gb", "partition", "time_min")
 STEP_ENV_FLAG = "SEC_SLURM_STEP"  # set for the step process: SecResource installs its signal handlers
 TIME_LIMIT_SIGNAL = signal.SIGUSR1  # what the wrapper forwards to the step before the time limit
-# Slurm's --signal reaches every process of the job step (the step too, as USR2), so the step
-# treats both as "time limit" (once).
+STOP_REPEAT_S = 5.0  # the wrapper repeats it until the step has stopped
 ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED"}
 STATE_HINTS = {
     "TIMEOUT": "the job reached its Slurm time limit (raise time_min in the asset's sec/resources tag "
@@ -107,11 +106,26 @@ def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
     # misleading "interrupted" failure (Slurm signals the processes of a job in PID order: this
     # wrapper first); the executor then reports the job's Slurm state and stderr tail, under the
     # asset's RetryPolicy. Every write of a step is atomic, so nothing partial remains.
-    child = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "api", "execute_step"],
-        env={**os.environ, **env, STEP_ENV_FLAG: "1", "SEC_SLURM_SIGNAL_DELAY_S": str(signal_delay_s)},
-        start_new_session=True,
+    # Slurm's early USR2 reaches every process of the job. The step starts with USR1 and USR2
+    # ignored (SIG_IGN survives exec; a handler would not), so an early signal cannot kill it
+    # during start-up; SecResource then handles USR1, which this wrapper sends — and repeats
+    # every few seconds until the step has stopped, in case one lands outside the asset's code.
+    in_main = threading.current_thread() is threading.main_thread()  # debug mode: the orchestrator
+    ignored = (
+        {sig: signal.signal(sig, signal.SIG_IGN) for sig in (TIME_LIMIT_SIGNAL, signal.SIGUSR2)}
+        if in_main
+        else {}
     )
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "api", "execute_step"],
+            env={**os.environ, **env, STEP_ENV_FLAG: "1", "SEC_SLURM_SIGNAL_DELAY_S": str(signal_delay_s)},
+            start_new_session=True,
+        )
+    finally:
+        for sig, handler in ignored.items():
+            signal.signal(sig, handler)
+    stop_requested: list[float] = []
 
     def forward(signum: int, _frame: Any) -> None:
         print(
@@ -120,6 +134,7 @@ def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
             file=sys.stderr,
             flush=True,
         )
+        stop_requested.append(time.monotonic())
         child.send_signal(TIME_LIMIT_SIGNAL)
 
     def terminated(signum: int, _frame: Any) -> None:
@@ -133,11 +148,16 @@ def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
         )
 
     handlers = {signal.SIGTERM: terminated, signal.SIGUSR2: forward}  # USR2: not submitit's requeue
-    previous = {}
-    if threading.current_thread() is threading.main_thread():  # debug mode runs in the orchestrator
-        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()} if in_main else {}
     try:
-        code = child.wait()
+        while True:
+            try:
+                code = child.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                if stop_requested and time.monotonic() - stop_requested[-1] >= STOP_REPEAT_S:
+                    stop_requested.append(time.monotonic())
+                    child.send_signal(TIME_LIMIT_SIGNAL)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

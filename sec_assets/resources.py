@@ -93,24 +93,20 @@ class SecResource(ConfigurableResource):
         )
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        """Under the submitit executor (a Slurm job): SIGUSR1/SIGUSR2, sent ``signal_delay_s``
-        before the time limit, raise :class:`~sec_assets.executor.SlurmTimeLimitError` in the step,
-        once — every write is atomic, so the step stops cleanly and fails with "time limit" in its
-        message. (On SIGTERM the job wrapper stops the step's process group; see
-        ``executor.run_dagster_step``.)"""
+        """Under the submitit executor (a Slurm job): SIGUSR1 — which the job wrapper sends, and
+        repeats, once Slurm signals the time limit ``signal_delay_s`` ahead — raises
+        :class:`~sec_assets.executor.SlurmTimeLimitError` in the step. Every write is atomic, so
+        the step stops cleanly and fails with "time limit" in its message. Slurm's own USR2 stays
+        ignored here (the wrapper forwards it); SIGTERM is the wrapper's (see
+        ``executor.run_dagster_step``)."""
         if (
             os.environ.get("SEC_SLURM_STEP") != "1"
             or threading.current_thread() is not threading.main_thread()
         ):
             return
-        from sec_assets.executor import SlurmTimeLimitError
-
-        fired: list[int] = []
+        from sec_assets.executor import TIME_LIMIT_SIGNAL, SlurmTimeLimitError
 
         def time_limit(signum: int, _frame: Any) -> None:
-            if fired:
-                return
-            fired.append(signum)
             delay = os.environ.get("SEC_SLURM_SIGNAL_DELAY_S", "?")
             raise SlurmTimeLimitError(
                 f"Slurm time limit: job {os.environ.get('SLURM_JOB_ID', '?')} was signalled {delay} s before "
@@ -118,8 +114,7 @@ class SecResource(ConfigurableResource):
                 "asset's sec/resources tag or with the run tag sec/slurm/time_min."
             )
 
-        signal.signal(signal.SIGUSR1, time_limit)
-        signal.signal(signal.SIGUSR2, time_limit)
+        signal.signal(TIME_LIMIT_SIGNAL, time_limit)
 
     @property
     def home_path(self) -> Path:
