@@ -32,15 +32,18 @@ from dagster import (
 )
 
 import sec_assets
-from sec_assets.core import catalog, clap, embedding, octave, splits, storage, zero_shot
-from sec_assets.core.classifier import TrainedClassifier, train_linear
+from sec_assets.core.audio.manifest import discover_classes, scan_class
+from sec_assets.core.audio.segments import SourceFile, decode_audio, encode_audio, plan_class, segment_source
 from sec_assets.core.devices import resolve_device
-from sec_assets.core.evaluation import evaluate, render_markdown
-from sec_assets.core.features import load_features
+from sec_assets.core.evaluation.metrics import evaluate
+from sec_assets.core.evaluation.report import render_markdown
+from sec_assets.core.features import clap, embedding, octave
+from sec_assets.core.features.stats import load_features
 from sec_assets.core.hashing import file_sha256
-from sec_assets.core.manifest import discover_classes, scan_class
-from sec_assets.core.segments import SourceFile, decode_audio, encode_audio, plan_class, segment_source
+from sec_assets.core.models import splits, zero_shot
+from sec_assets.core.models.classifier import TrainedClassifier, train_linear
 from sec_assets.core.settings import SPLITS
+from sec_assets.core.store import catalog, storage
 from sec_assets.partitions import (
     AUDIO_CLASS,
     OCTAVE,

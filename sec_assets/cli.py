@@ -34,7 +34,7 @@ def register_classes(settings: Settings) -> tuple[dict[str, str], list[str]]:
     """Add a dynamic partition for every class folder; returns (key → name, newly added keys)."""
     from dagster import DagsterInstance
 
-    from sec_assets.core.manifest import discover_classes
+    from sec_assets.core.audio.manifest import discover_classes
     from sec_assets.partitions import AUDIO_CLASS
 
     classes = discover_classes(settings.landing)
@@ -64,7 +64,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     import duckdb
     import polars as pl
 
-    from sec_assets.core.catalog import query
+    from sec_assets.core.store.catalog import query
 
     settings = load_settings()
     try:
@@ -122,8 +122,8 @@ def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from sec_assets.core.catalog import catalog_path, query
-    from sec_assets.core.demo_data import write_demo_dataset
+    from sec_assets.core.store.catalog import catalog_path, query
+    from sec_assets.testing.demo_data import write_demo_dataset
 
     base = load_settings()
     home = Path(args.home).absolute() if args.home else base.home
@@ -169,7 +169,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_models_fetch(args: argparse.Namespace) -> int:
-    from sec_assets.core.model_store import fetch_msclap_2023
+    from sec_assets.core.models.model_store import fetch_msclap_2023
 
     settings = load_settings()
     try:

@@ -11,7 +11,7 @@ from typing import Any
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
-from sec_assets.core.segments import SegmentParams
+from sec_assets.core.audio.segments import SegmentParams
 from sec_assets.core.settings import Settings, load_settings
 
 

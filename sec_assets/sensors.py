@@ -17,8 +17,8 @@ from dagster import (
     sensor,
 )
 
+from sec_assets.core.audio.manifest import discover_classes, iter_class_files
 from sec_assets.core.hashing import stable_hex
-from sec_assets.core.manifest import discover_classes, iter_class_files
 from sec_assets.partitions import audio_class_partitions
 from sec_assets.resources import SecResource
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sec_assets.core import clap
-from sec_assets.core.demo_data import DemoFile, write_demo_dataset
 from sec_assets.core.settings import Settings, load_settings
+from sec_assets.testing.demo_data import DemoFile, write_demo_dataset
+from sec_assets.testing.tiny_clap import ensure_random_init_model
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model store holding the seeded random-init 2023-architecture CLAP (built once)."""
     store = tmp_path_factory.mktemp("models")
-    clap.ensure_random_init_model(store)
+    ensure_random_init_model(store)
     return store
 
 

@@ -10,12 +10,12 @@ import polars as pl
 import pytest
 import soundfile as sf
 
-from sec_assets.core import octave
-from sec_assets.core.audio_io import AudioDecodeError, load_mono, probe
+from sec_assets.core.audio.audio_io import AudioDecodeError, load_mono, probe
+from sec_assets.core.audio.segments import SegmentParams, segment_file, windows
+from sec_assets.core.features import octave
 from sec_assets.core.hashing import stable_seed
-from sec_assets.core.segments import SegmentParams, segment_file, windows
+from sec_assets.core.models.splits import allocate, assign_segments
 from sec_assets.core.settings import load_settings
-from sec_assets.core.splits import allocate, assign_segments
 
 
 def test_probe_counts_decodable_frames_and_rejects_bad_files(tmp_path: Path):
@@ -73,7 +73,7 @@ def test_segments_are_repeat_padded_not_silent(tmp_path: Path):
 SEGMENT_SCRIPT = """
 import hashlib, sys
 from pathlib import Path
-from sec_assets.core.segments import SegmentParams, segment_file, encode_audio
+from sec_assets.core.audio.segments import SegmentParams, segment_file, encode_audio
 h = hashlib.sha256()
 for seg in segment_file(Path(sys.argv[1]), "cls", "f" * 64, SegmentParams()):
     h.update(seg.key.encode()); h.update(encode_audio(seg.audio))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import polars as pl
 
-from sec_assets.core import catalog
+from sec_assets.core.store import catalog
 
 ROWS_PER_PARTITION = 250
 

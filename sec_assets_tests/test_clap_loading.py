@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from sec_assets.core import clap
-from sec_assets.core.test_signals import tone, white_noise
+from sec_assets.core.features import clap
+from sec_assets.testing.signals import tone, white_noise
 from sec_assets_tests.msclap_reference import msclap_wrapper
 
 SR = clap.SAMPLE_RATE
@@ -152,7 +152,8 @@ def test_nothing_reaches_the_network(model_store, tmp_path):
         socket.getaddrinfo = refuse
         import numpy as np
         from pathlib import Path
-        from sec_assets.core import clap, zero_shot
+        from sec_assets.core.features import clap
+        from sec_assets.core.models import zero_shot
         files = clap.resolve_model_files(Path({str(model_store)!r}), allow_random_init=True)
         model = clap.load_clap(files, need_text=True)
         audio = model.embed(clap.prepare_clip(np.ones(16000, np.float32) * 0.1, 16000))
@@ -178,7 +179,7 @@ def test_fetched_checkpoint_is_made_tensors_only(model_store, tmp_path):
     once at fetch time; compute steps then load it with weights_only=True, strictly."""
     import argparse
 
-    from sec_assets.core.model_store import tensors_only_checkpoint
+    from sec_assets.core.models.model_store import tensors_only_checkpoint
 
     files = clap.resolve_model_files(model_store, allow_random_init=True)
     state = _checkpoint(files)

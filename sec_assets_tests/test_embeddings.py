@@ -12,9 +12,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sec_assets.core import catalog, clap, embedding, storage
-from sec_assets.core.segments import encode_audio
-from sec_assets.core.test_signals import chirp, tone, white_noise
+from sec_assets.core.audio.segments import encode_audio
+from sec_assets.core.features import clap, embedding
+from sec_assets.core.store import catalog, storage
+from sec_assets.testing.signals import chirp, tone, white_noise
 
 DIMS = {"audio_class": "c"}
 
@@ -121,7 +122,8 @@ def test_killed_run_resumes_with_only_the_rest(tmp_path, model, model_store):
         f"""
         import sys, time
         from pathlib import Path
-        from sec_assets.core import clap, embedding
+        from sec_assets.core.features import clap
+        from sec_assets.core.features import embedding
         files = clap.resolve_model_files(Path({str(model_store)!r}), allow_random_init=True)
         model = clap.load_clap(files)
         def progress(stats):

@@ -10,8 +10,8 @@ from dagster import DagsterInstance, materialize
 
 from sec_assets.assets import ALL_ASSETS
 from sec_assets.cli import run_everything
-from sec_assets.core import catalog
-from sec_assets.core.keys import partition_key_for
+from sec_assets.core.audio.keys import partition_key_for
+from sec_assets.core.store import catalog
 from sec_assets.resources import SecResource
 
 pytestmark = pytest.mark.slow
@@ -144,7 +144,7 @@ def test_embeddings_rerun_reuses_vectors_and_zero_shot_skips_without_text(materi
 
     import torch
 
-    from sec_assets.core import clap
+    from sec_assets.core.features import clap
 
     settings, _ = materialized
     home = settings.home

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from sec_assets.core.keys import partition_key_for, partition_keys_for
-from sec_assets.core.manifest import discover_classes, iter_class_files
+from sec_assets.core.audio.keys import partition_key_for, partition_keys_for
+from sec_assets.core.audio.manifest import discover_classes, iter_class_files
 
 FORBIDDEN = ["|", ",", "[", "]", "...", "/", "\n", "\t", " "]
 HOSTILE = ["a|b", "x,y", "a..b", "Grüße 鳥", "two words", "a_b", "a b", "[x]", "...", "dog/cat"[:3]]

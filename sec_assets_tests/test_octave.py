@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sec_assets.core import octave
-from sec_assets.core.test_signals import pink_noise, tone, white_noise
+from sec_assets.core.features import octave
+from sec_assets.testing.signals import pink_noise, tone, white_noise
 
 SR = 44100
 N = 7 * SR

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sec_assets.core.audio_io import probe, resampled_length
-from sec_assets.core.segments import (
+from sec_assets.core.audio.audio_io import probe, resampled_length
+from sec_assets.core.audio.segments import (
     SegmentParams,
     SourceFile,
     decode_audio,
@@ -22,7 +22,7 @@ from sec_assets.core.segments import (
     segment_file,
     segment_source,
 )
-from sec_assets.core.test_signals import tone
+from sec_assets.testing.signals import tone
 
 SR = 44100
 
@@ -152,9 +152,9 @@ DETERMINISM_SCRIPT = """
 import hashlib, sys
 import numpy as np, torch
 from pathlib import Path
-from sec_assets.core import octave
-from sec_assets.core.audio_io import probe
-from sec_assets.core.segments import SegmentParams, SourceFile, plan_class, segment_source, encode_audio
+from sec_assets.core.features import octave
+from sec_assets.core.audio.audio_io import probe
+from sec_assets.core.audio.segments import SegmentParams, SourceFile, plan_class, segment_source, encode_audio
 torch.set_num_threads(int(sys.argv[2]))
 path = Path(sys.argv[1]); info = probe(path)
 src = SourceFile(path, "ab" * 32, info.sample_rate, info.frames)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 
-from sec_assets.core.demo_data import write_demo_dataset
+from sec_assets.testing.demo_data import write_demo_dataset
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 REPO = Path(__file__).resolve().parents[1]
@@ -280,9 +280,9 @@ def test_time_limit_fails_with_a_clear_message(cluster_env):
 def test_backfill_of_20_classes_is_one_run_of_three_jobs(cluster_env, tmp_path):
     import soundfile as sf
 
-    from sec_assets.core import catalog
-    from sec_assets.core.test_signals import tone
+    from sec_assets.core.store import catalog
     from sec_assets.executor import recorded_job
+    from sec_assets.testing.signals import tone
 
     names = [f"c{i:03d}" for i in range(20)]
     for i, name in enumerate(names):

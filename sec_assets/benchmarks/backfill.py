@@ -23,8 +23,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from sec_assets.core import clap
-from sec_assets.core.test_signals import tone
+from sec_assets.testing.signals import tone
+from sec_assets.testing.tiny_clap import ensure_random_init_model
 
 BIN = Path(sys.executable).parent
 
@@ -136,7 +136,7 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="sec-backfill-"))
     names = make_landing(work / "landing", args.partitions)
     models = work / "models"
-    clap.ensure_random_init_model(models)
+    ensure_random_init_model(models)
     t_dagster, what_dagster = run_dagster(work, names, models)
     t_plain, what_plain = run_plain(work, names, models)
     cpus = len(os.sched_getaffinity(0))

@@ -4,7 +4,7 @@
 
 *Bare forward*: prepared (308 700-sample float32) clips already in memory, ``LoadedClap.embed``
 only. *End to end*: the same clips stored as segments in a scratch ``SEC_HOME``, then
-:func:`sec_assets.core.embedding.embed_stored_partition` — Parquet read, float16 decode, hash,
+:func:`sec_assets.core.features.embedding.embed_stored_partition` — Parquet read, float16 decode, hash,
 preprocessing in prefetch threads, forward, resume shards, the finished partition written.
 Their ratio is what the pipeline costs on top of the model (target ≥ 0.9).
 
@@ -25,10 +25,12 @@ import numpy as np
 import polars as pl
 import torch
 
-from sec_assets.core import clap, embedding, storage
-from sec_assets.core.segments import decode_audio, encode_audio
+from sec_assets.core.audio.segments import decode_audio, encode_audio
+from sec_assets.core.features import clap, embedding
 from sec_assets.core.settings import load_settings
-from sec_assets.core.test_signals import chirp, pink_noise, tone, white_noise
+from sec_assets.core.store import storage
+from sec_assets.testing.signals import chirp, pink_noise, tone, white_noise
+from sec_assets.testing.tiny_clap import ensure_random_init_model
 
 GFLOP_PER_CLIP = 14.1  # HTSAT + projection, one 7-s clip (msclap-internals note)
 DENSE_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}
@@ -92,7 +94,7 @@ def run(clips: int, device: str, batch_sizes: list[int], workers: int, rounds: i
     scratch = None
     if files is None:
         scratch = tempfile.TemporaryDirectory()
-        files = clap.ensure_random_init_model(Path(scratch.name))
+        files = ensure_random_init_model(Path(scratch.name))
     threads = torch.get_num_threads()
     segments = make_segments(clips)
     prepared = np.concatenate(

@@ -21,8 +21,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from sec_assets.core import octave
-from sec_assets.core.test_signals import chirp, pink_noise, tone, white_noise
+from sec_assets.core.features import octave
+from sec_assets.testing.signals import chirp, pink_noise, tone, white_noise
 
 SAMPLE_RATE = 44100
 SECONDS = 7.0

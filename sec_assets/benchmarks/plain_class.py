@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sec_assets.core import clap
-from sec_assets.core.manifest import scan_class
-from sec_assets.core.segments import SegmentParams, SourceFile, plan_class, segment_source
+from sec_assets.core.audio.manifest import scan_class
+from sec_assets.core.audio.segments import SegmentParams, SourceFile, plan_class, segment_source
+from sec_assets.core.features import clap
 
 
 def run(class_dir: Path, out_dir: Path, models: Path) -> Path:

@@ -1,1 +1,4 @@
-"""Dagster-free core: audio I/O, features, models and the lineage catalog."""
+"""Dagster-free core, importable from a notebook: ``audio`` (decode, manifest, keys, segments),
+``features`` (octave bank, CLAP, embeddings, statistics), ``models`` (splits, classifier,
+zero-shot, model store), ``evaluation`` (metrics, report), ``store`` (Parquet, catalog), plus
+``settings``, ``hashing`` and ``devices``. Nothing below this package imports Dagster."""

@@ -2,7 +2,7 @@
 
 The scores are msclap's ``compute_similarity``: cosine similarity of the L2-normalised audio and
 text embeddings times the model's ``logit_scale``; a soft-max over the classes turns them into
-the probabilities :func:`sec_assets.core.evaluation.evaluate` scores (accuracy, mAP, …).
+the probabilities :func:`sec_assets.core.evaluation.metrics.evaluate` scores (accuracy, mAP, …).
 Every segment is held out here — nothing was fitted on it — so the figures cover all of them.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from sec_assets.core.clap import LoadedClap
-from sec_assets.core.evaluation import evaluate
+from sec_assets.core.evaluation.metrics import evaluate
+from sec_assets.core.features.clap import LoadedClap
 
 PROMPT = "this is the sound of {}"  # msclap's published zero-shot prompt (ESC-50: 93.9 % for 2023)
 

@@ -1,7 +1,7 @@
 """Batched, prefetched, resumable CLAP embedding of stored segments.
 
 **Prefetch.** Reading a batch of stored segments, decoding float16 → float32, resampling and
-cutting 7-s windows (:func:`sec_assets.core.clap.prepare_clip`) run in background threads
+cutting 7-s windows (:func:`sec_assets.core.features.clap.prepare_clip`) run in background threads
 (numpy, soxr and Parquet release the GIL), ``prefetch`` batches ahead and in input order, so
 the model does not wait for I/O; the time it did wait is reported (``input_wait_seconds``).
 
@@ -39,9 +39,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from sec_assets.core import catalog, clap, storage
-from sec_assets.core.segments import decode_audio
-from sec_assets.core.storage import atomic_write_bytes
+from sec_assets.core.audio.segments import decode_audio
+from sec_assets.core.features import clap
+from sec_assets.core.store import catalog, storage
+from sec_assets.core.store.storage import atomic_write_bytes
 
 RESUME_KEY = ["segment_key", "segment_hash", "model_sha256", "recipe"]
 PART_ROWS = 4096  # rows per Parquet part of the finished partition (fixed: layout is deterministic)

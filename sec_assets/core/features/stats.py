@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from sec_assets.core import storage
+from sec_assets.core.store import storage
 
 
 @dataclass(frozen=True)

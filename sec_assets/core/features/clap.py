@@ -15,7 +15,7 @@ Offline by construction: compute steps only ever pass local directories to
 ``from_pretrained`` (``local_files_only=True`` where the call is ours; msclap's ``TextEncoder`` is
 given a directory path), and the audio tower is built without any text model at all — an
 embedding step needs neither GPT-2 nor the hub. ``sec-assets models fetch`` is the only code that
-downloads (:mod:`sec_assets.core.model_store`).
+downloads (:mod:`sec_assets.core.models.model_store`).
 
 Loading is strict: the audio tower must match key for key and shape for shape; a missing or
 unexpected key raises an error naming it. (The predecessor's ``strict=False`` silently swapped
@@ -36,16 +36,12 @@ made with it are flagged ``random_init`` everywhere. Real weights go to
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import importlib
 import importlib.machinery
 import importlib.util
-import io
 import json
 import sys
 import types
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +52,6 @@ import torch
 
 from sec_assets.core.devices import resolve_device
 from sec_assets.core.hashing import file_sha256
-from sec_assets.core.storage import atomic_write_bytes
 
 SAMPLE_RATE = 44100
 CLIP_SECONDS = 7
@@ -143,56 +138,9 @@ def resolve_model_files(models: Path, allow_random_init: bool) -> ModelFiles:
             f"no CLAP 2023 weights in the model store {models} (expected {REAL_DIR}/{WEIGHTS_FILE}"
             f" and {REAL_DIR}/gpt2/): run `sec-assets models fetch` where there is internet"
         )
+    from sec_assets.testing.tiny_clap import ensure_random_init_model  # the dry-run model
+
     return ensure_random_init_model(models)
-
-
-@contextlib.contextmanager
-def _store_lock(models: Path) -> Iterator[None]:
-    models.mkdir(parents=True, exist_ok=True)
-    with open(models / ".store.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def build_tiny_gpt2(directory: Path, n_embd: int = 64, seed: int = 0) -> None:
-    """A 1-layer GPT-2 and a byte-level BPE tokenizer, saved with ``save_pretrained``.
-
-    For offline tests and the demo: GPT-2's byte alphabet puts ``!`` at id 0, which msclap's
-    last-token pooling relies on (it counts ids ≠ 0 and pads with ``!``). The directory name must
-    contain 'gpt' (msclap picks GPT pooling by name).
-    """
-    from transformers import GPT2Config, GPT2Model
-
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        config = GPT2Config(vocab_size=512, n_positions=128, n_embd=n_embd, n_layer=1, n_head=2)
-        GPT2Model(config).save_pretrained(directory, safe_serialization=True)
-    build_tiny_tokenizer(directory, vocab_size=config.vocab_size)
-
-
-def build_tiny_tokenizer(directory: Path, vocab_size: int = 512) -> None:
-    """A GPT-2-style byte-level BPE tokenizer trained on a fixed sentence list (deterministic)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2TokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size - 1,  # room for <|endoftext|>, added last so '!' keeps id 0
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    corpus = [f"this is the sound of {w}" for w in ("a dog", "rain", "a tone", "noise", "a chirp", "birds")]
-    tok.train_from_iterator(corpus * 4, trainer)
-    tok.add_special_tokens([EOS])
-    fast = GPT2TokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS)
-    if fast.convert_tokens_to_ids("!") != 0:
-        raise RuntimeError("tiny tokenizer: '!' must be id 0 for msclap's pooling")
-    fast.save_pretrained(directory)
 
 
 def _audio_kwargs() -> dict[str, Any]:
@@ -226,27 +174,6 @@ def build_clap(text_model: Path) -> Any:
     return clap_module.CLAP(
         text_model=str(text_model), transformer_embed_dim=int(config["n_embd"]), **AUDIO_CONFIG_2023
     )
-
-
-def ensure_random_init_model(models: Path, seed: int = 0) -> ModelFiles:
-    """Build (once, under a lock) and save the seeded random-init 2023-architecture CLAP."""
-    root = models / RANDOM_DIR
-    files = ModelFiles("msclap-2023-random-init", root / WEIGHTS_FILE, root / "tiny-gpt2", True)
-    with _store_lock(models):
-        if files.weights.is_file():
-            if not (files.text_model / "tokenizer.json").is_file():  # stores made before the tokenizer
-                build_tiny_tokenizer(files.text_model)
-            return files
-        root.mkdir(parents=True, exist_ok=True)
-        if not (files.text_model / "config.json").is_file():
-            build_tiny_gpt2(files.text_model, seed=seed)
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            model = build_clap(files.text_model)
-        buf = io.BytesIO()
-        torch.save({"model": model.state_dict()}, buf)
-        atomic_write_bytes(files.weights, buf.getvalue())
-    return files
 
 
 def _verify_and_load(module: torch.nn.Module, state: dict[str, torch.Tensor], prefix: str) -> None:

@@ -14,10 +14,10 @@ from typing import Any
 
 import polars as pl
 
-from sec_assets.core.audio_io import AudioDecodeError, probe
-from sec_assets.core.catalog import TABLE_SCHEMAS
+from sec_assets.core.audio.audio_io import AudioDecodeError, probe
+from sec_assets.core.audio.keys import is_hidden, partition_keys_for
 from sec_assets.core.hashing import file_sha256
-from sec_assets.core.keys import is_hidden, partition_keys_for
+from sec_assets.core.store.catalog import TABLE_SCHEMAS
 
 
 def discover_classes(audio_root: Path) -> dict[str, str]:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sec_assets.core.audio_io import Channel, probe, resampled_length, stream_mono
+from sec_assets.core.audio.audio_io import Channel, probe, resampled_length, stream_mono
 from sec_assets.core.hashing import stable_seed, stable_unit
 
 AUDIO_DTYPE = np.dtype("<f2")

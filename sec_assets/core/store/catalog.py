@@ -2,7 +2,7 @@
 
 DuckDB allows one writing process per database file, while steps run as separate processes (later
 on separate nodes). So no step ever writes to the DuckDB file: every step writes its own Parquet
-partition (atomically, see :mod:`sec_assets.core.storage`) plus one lineage row for that
+partition (atomically, see :mod:`sec_assets.core.store.storage`) plus one lineage row for that
 partition, and the catalog is a set of *views* over those files. The database file is written
 only when the view definitions change, under an exclusive file lock, so any number of concurrent
 writers neither lose nor corrupt rows, and re-materializing a partition replaces its rows.
@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from sec_assets.core import storage
+from sec_assets.core.store import storage
 
 CATALOG_VERSION = 1
 

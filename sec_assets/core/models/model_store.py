@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from sec_assets.core.clap import REAL_DIR, WEIGHTS_FILE
+from sec_assets.core.features.clap import REAL_DIR, WEIGHTS_FILE
 from sec_assets.core.hashing import file_sha256
-from sec_assets.core.storage import atomic_write_bytes
+from sec_assets.core.store.storage import atomic_write_bytes
 
 MSCLAP_REPO = "microsoft/msclap"
 GPT2_FILES = [

@@ -1,0 +1,1 @@
+"""Audio in: decoding and resampling, the landing-folder manifest, partition keys, segments."""

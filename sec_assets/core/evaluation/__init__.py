@@ -1,0 +1,1 @@
+"""Evaluation: classification metrics and the report."""

@@ -1,0 +1,1 @@
+"""Storage: atomic Parquet partitions and the DuckDB catalog of views over them."""
