@@ -86,7 +86,7 @@ def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
     """Materialize every asset for every partition in-process (the embedded default)."""
     from dagster import DagsterInstance, materialize
 
-    from sec_assets.assets import ALL_ASSETS
+    from sec_assets.defs import ALL_ASSETS
     from sec_assets.partitions import class_octave_key
     from sec_assets.resources import SecResource
 

@@ -607,3 +607,13 @@ def submitit_executor(init_context: Any) -> SubmititExecutor:
         sleep_seconds=min(1.0, config["poll_interval_s"]),
         should_verify_step=True,
     )
+
+
+EXECUTOR_MODES = ("slurm", "local", "debug")
+
+
+def executor_mode(environ: Mapping[str, str] | None = None) -> str | None:  # TEMP: moves to executor/config
+    mode = (os.environ if environ is None else environ).get("SEC_EXECUTOR", "").strip()
+    if mode and mode not in EXECUTOR_MODES:
+        raise ValueError(f"SEC_EXECUTOR must be one of {EXECUTOR_MODES} or unset, got {mode!r}")
+    return mode or None

@@ -1,104 +1,62 @@
-"""The one Dagster resource: typed settings for paths and parameters (defaults from configs/)."""
+"""The one Dagster resource, ``sec``: every setting of :class:`~sec_assets.core.settings.Settings`,
+overridable per run (launchpad or ``--config``).
+
+Nothing is declared twice: the resource's fields are generated from the settings' fields (name,
+default, description), with types Dagster's config system can show (paths as strings, pairs as
+lists, numeric choices as numbers); string choices stay choices in the launchpad. The values are
+then validated by :class:`Settings` itself, so a bad launchpad value fails with the setting's name
+and the allowed values, exactly as a bad YAML or environment value does. Assets read
+``sec.settings`` (typed, validated) and never the raw fields.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import signal
 import threading
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Union
 
+import pydantic
 from dagster import ConfigurableResource, InitResourceContext
-from pydantic import Field
+from pydantic import model_validator
 
-from sec_assets.core.audio.segments import SegmentParams
-from sec_assets.core.settings import Settings, load_settings
+from sec_assets.core.settings import Settings, load_settings, validated
+
+# fixed when the code location loads (they define the partitions), so not a per-run setting
+NOT_PER_RUN = ("octaves",)
 
 
-class SecResource(ConfigurableResource):
-    """Where data lives and how it is processed; every field can be overridden per run."""
+class SecResourceBase(ConfigurableResource):
+    """Where data lives and how it is processed (the fields are added from the settings below)."""
 
-    home: str = Field(description="root of all outputs (SEC_HOME)")
-    audio_root: str = Field(description="landing folder with one sub-folder per class")
-    models: str = Field(description="model store (SEC_MODELS)")
-    target_sample_rate: int = 44100
-    segment_seconds: float = 7.0
-    hop_seconds: float | None = None
-    min_segment_seconds: float = 1.0
-    frame_seconds: float = 0.1
-    channel: str = Field(default="mean", description="'mean' or a channel index, e.g. '0'")
-    target_segments_per_class: int = Field(default=0, description="0: one pass (round 0) only")
-    max_rounds: int = 16
-    noise_mix: float = 0.3
-    gain_db_low: float = 0.0
-    gain_db_high: float = 0.0
-    time_shift_seconds: float = 0.0
-    seed: int = 0
-    octave_base: int = 2
-    level_reference: str = "20uPa"
-    floor_db: float = -100.0
-    spectrogram_device: str = "auto"
-    spectrogram_batch_size: int = 16
-    split_fractions: dict[str, float] = Field(default_factory=dict)
-    embed_batch_size: int = 16
-    embed_workers: int = 2
-    embed_device: str = "auto"
-    embed_precision: str = "bf16"
-    embed_gpu_batch_size: int = Field(default=0, description="0: from the GPU's free memory")
-    embed_commit_rows: int = 1024
-    classifier_epochs: int = 150
-    classifier_patience: int = 10
-    classifier_learning_rate: float = 0.01
-    allow_random_init: bool = Field(
-        default=False, description="use a randomly initialised CLAP when the store has no real weights"
-    )
-    torch_threads: int = Field(default=0, description="0: the CPUs this step was given")
+    @model_validator(mode="after")
+    def _validate_as_settings(self) -> SecResourceBase:
+        self.settings  # noqa: B018 -- raises SettingsError naming the setting
+        return self
+
+    @property
+    def settings(self) -> Settings:
+        return _settings_of(self)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> SecResource:
-        s = settings or load_settings()
-        return cls(
-            home=str(s.home),
-            audio_root=str(s.landing),
-            models=str(s.model_store),
-            target_sample_rate=s.target_sample_rate,
-            segment_seconds=s.segment_seconds,
-            hop_seconds=s.hop_seconds,
-            min_segment_seconds=s.min_segment_seconds,
-            frame_seconds=s.frame_seconds,
-            channel=str(s.channel),
-            target_segments_per_class=s.target_segments_per_class or 0,
-            max_rounds=s.max_rounds,
-            noise_mix=s.noise_mix,
-            gain_db_low=s.gain_db_range[0],
-            gain_db_high=s.gain_db_range[1],
-            time_shift_seconds=s.time_shift_seconds,
-            seed=s.seed,
-            octave_base=s.octave_base,
-            level_reference=s.level_reference,
-            floor_db=s.floor_db,
-            spectrogram_device=s.spectrogram_device,
-            spectrogram_batch_size=s.spectrogram_batch_size,
-            split_fractions=dict(s.split_fractions),
-            embed_batch_size=s.embed_batch_size,
-            embed_workers=s.embed_workers,
-            embed_device=s.embed_device,
-            embed_precision=s.embed_precision,
-            embed_gpu_batch_size=s.embed_gpu_batch_size,
-            embed_commit_rows=s.embed_commit_rows,
-            allow_random_init=s.allow_random_init,
-            classifier_epochs=s.classifier_epochs,
-            classifier_patience=s.classifier_patience,
-            classifier_learning_rate=s.classifier_learning_rate,
-        )
+    def from_settings(cls, settings: Settings | None = None) -> SecResourceBase:
+        """The resource holding these settings (default: defaults ← YAML ← environment).
+
+        They are the *defaults* of its config schema, not just instance values: Dagster replaces
+        the instance's values by the schema defaults when a run overrides some fields, so a
+        launchpad override of one setting keeps every other setting as loaded (and the
+        launchpad shows the loaded values)."""
+        values = config_values(settings or load_settings())
+        return _resource_class(json.dumps(values, sort_keys=True))(**values)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        """Under the submitit executor (a Slurm job): SIGUSR1 — which the job wrapper sends, and
-        repeats, once Slurm signals the time limit ``signal_delay_s`` ahead — raises
-        :class:`~sec_assets.executor.SlurmTimeLimitError` in the step. Every write is atomic, so
-        the step stops cleanly and fails with "time limit" in its message. Slurm's own USR2 stays
-        ignored here (the wrapper forwards it); SIGTERM is the wrapper's (see
-        ``executor.run_dagster_step``)."""
+        """Under the submitit executor (a Slurm job), turn the wrapper's time-limit signal into a
+        stop request in the step (see :mod:`sec_assets.executor.protocol`)."""
         if (
             os.environ.get("SEC_SLURM_STEP") != "1"
             or threading.current_thread() is not threading.main_thread()
@@ -114,43 +72,94 @@ class SecResource(ConfigurableResource):
                 "asset's sec/resources tag or with the run tag sec/slurm/time_min."
             )
 
-        signal.signal(TIME_LIMIT_SIGNAL, time_limit)
+        signal.signal(TIME_LIMIT_SIGNAL, time_limit)  # TEMP until the executor package lands
 
     @property
     def home_path(self) -> Path:
-        return Path(self.home)
+        return self.settings.home
 
     @property
     def audio_root_path(self) -> Path:
-        return Path(self.audio_root)
+        return self.settings.landing
 
     @property
     def models_path(self) -> Path:
-        return Path(self.models)
-
-    def segment_params(self) -> SegmentParams:
-        return SegmentParams(
-            sample_rate=self.target_sample_rate,
-            segment_seconds=self.segment_seconds,
-            hop_seconds=self.hop_seconds or self.segment_seconds,
-            min_segment_seconds=self.min_segment_seconds,
-            noise_mix=self.noise_mix,
-            gain_db_range=(self.gain_db_low, self.gain_db_high),
-            time_shift_seconds=self.time_shift_seconds,
-            seed=self.seed,
-            channel=int(self.channel) if self.channel.isdigit() else self.channel,
-            target_segments=self.target_segments_per_class or None,
-            max_rounds=self.max_rounds,
-        )
-
-    def split_fractions_or_default(self) -> dict[str, float]:
-        return self.split_fractions or dict(Settings().split_fractions)
+        return self.settings.model_store
 
     def cpu_count(self) -> int:
-        """CPUs this process may use: explicit, else Slurm's allocation, else the affinity mask."""
-        if self.torch_threads > 0:
-            return self.torch_threads
+        """CPUs this process may use: ``torch_threads``, else Slurm's allocation, else the affinity mask."""
+        if self.settings.torch_threads > 0:
+            return self.settings.torch_threads
         slurm = os.environ.get("SLURM_CPUS_PER_TASK")
         if slurm and slurm.isdigit():
             return int(slurm)
         return max(1, len(os.sched_getaffinity(0)))
+
+
+def _settings_of(resource: ConfigurableResource) -> Settings:
+    values = {name: getattr(resource, name) for name in Settings.model_fields if name not in NOT_PER_RUN}
+    return validated(values, {k: "the sec resource's config" for k in values})
+
+
+def _to_config_value(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _config_annotation(annotation: Any) -> Any:
+    """A settings type → one Dagster's config can show; Settings validates the value afterwards."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Path:
+        return str
+    if origin is Literal:
+        return annotation if all(isinstance(a, str) for a in args) else type(args[0])
+    if origin is tuple:
+        return list[args[0]]  # type: ignore[valid-type]  # (float, float) → [float, float]
+    if origin in (Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return _config_annotation(rest[0]) | None
+        return str  # e.g. channel: "mean" or an index
+    if origin is typing.Annotated:
+        return _config_annotation(args[0])
+    return annotation
+
+
+def config_values(settings: Settings) -> dict[str, Any]:
+    """The settings as the resource's config values (paths as strings, pairs as lists)."""
+    values = {k: _to_config_value(v) for k, v in settings.model_dump(exclude=set(NOT_PER_RUN)).items()}
+    for name, value in values.items():  # e.g. channel 1 → "1" where the config type is a string
+        if value is not None and _config_annotation(Settings.model_fields[name].annotation) is str:
+            values[name] = str(value)
+    return values
+
+
+@functools.lru_cache(maxsize=32)
+def _resource_class(defaults_json: str) -> type[SecResourceBase]:
+    """``SecResource`` with these settings as its config defaults (one class per distinct settings)."""
+    defaults = json.loads(defaults_json)
+    fields: dict[str, Any] = {
+        name: (
+            _config_annotation(info.annotation),
+            pydantic.Field(default=defaults[name], description=info.description),
+        )
+        for name, info in Settings.model_fields.items()
+        if name not in NOT_PER_RUN
+    }
+    return pydantic.create_model(
+        "SecResource",
+        __base__=SecResourceBase,
+        __module__=__name__,
+        __doc__=SecResourceBase.__doc__,
+        **fields,
+    )
+
+
+if TYPE_CHECKING:
+    SecResource = SecResourceBase
+else:
+    # the class with the built-in defaults; from_settings() gives one with the loaded settings
+    SecResource = _resource_class(json.dumps(config_values(Settings()), sort_keys=True))

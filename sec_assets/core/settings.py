@@ -1,13 +1,22 @@
-"""Project settings: typed defaults ← ``configs/*.yaml`` ← environment variables.
+"""Project settings, declared once: typed defaults ← a YAML file ← ``SEC_*`` environment variables.
 
-One source of truth shared by the CLI, the Dagster resources and notebooks. Later layers win:
-the built-in defaults, then the YAML file named by ``SEC_CONFIG`` (default ``configs/sec.yaml``
-in the working directory, if present), then ``SEC_*`` environment variables.
+Every setting is a field of exactly one **stage group** below (paths, segments, spectrograms,
+embeddings, training, runtime); :class:`Settings` is all groups together, flat, so YAML keys,
+environment variables and the Dagster launchpad use the same names. The Dagster resource
+(:mod:`sec_assets.resources`) is generated from these fields — nothing is declared twice — and
+validates through :class:`Settings`, so a bad value fails with the setting's name and the allowed
+values wherever it entered. Each stage reads its own group (``settings.spectrograms``, …) or the
+algorithm's parameters derived from it (``settings.segment_params()``).
+
+The YAML file is ``$SEC_CONFIG`` if set, else ``configs/sec.yaml`` of this project (next to the
+package — never the working directory, so the octave partitions do not depend on where a process
+started). Later layers win: defaults, the file, the environment, explicit overrides.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,13 +27,19 @@ from pydantic import (
     Field,
     NonNegativeInt,
     PositiveInt,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
-SPLITS = ("train", "es", "valid", "test")
+from sec_assets.core.audio.segments import SegmentParams
 
-# environment variable → settings field
+SPLITS = ("train", "es", "valid", "test")
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?)$"
+DEVICE_HELP = "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:<index>'"
+PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sec.yaml"
+
+# environment variable → setting (the only place an SEC_* setting variable is named)
 ENV_FIELDS = {
     "SEC_HOME": "home",
     "SEC_AUDIO_ROOT": "audio_root",
@@ -37,28 +52,39 @@ ENV_FIELDS = {
     "SEC_SPECTROGRAM_DEVICE": "spectrogram_device",
     "SEC_EMBED_DEVICE": "embed_device",
     "SEC_ALLOW_RANDOM_INIT": "allow_random_init",
+    "SEC_TORCH_THREADS": "torch_threads",
 }
 
 
-class Settings(BaseModel):
-    """Every tunable of the pipeline; paths are resolved to absolute paths."""
+class SettingsError(ValueError):
+    """A setting with a bad value; the message names the setting, where it came from and what is allowed."""
 
+
+class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @classmethod
+    def pick(cls, settings: BaseModel) -> Any:
+        """This group's values out of the flat :class:`Settings`."""
+        return cls.model_validate({name: getattr(settings, name) for name in cls.model_fields})
+
+
+class PathSettings(_Group):
     home: Path = Field(Path(".sec"), description="root of all outputs (SEC_HOME)")
     audio_root: Path | None = Field(
         None,
         description="landing folder, one sub-folder per class (SEC_AUDIO_ROOT); default <home>/landing",
     )
     models: Path | None = Field(None, description="model store (SEC_MODELS); default <home>/models")
-    target_sample_rate: int = Field(44100, gt=0, description="segments are resampled to this rate")
-    segment_seconds: float = Field(7.0, gt=0)
+
+
+class SegmentSettings(_Group):
+    target_sample_rate: PositiveInt = Field(44100, description="segments are resampled to this rate")
+    segment_seconds: float = Field(7.0, gt=0, description="segment length")
     hop_seconds: float | None = Field(None, gt=0, description="default: segment_seconds")
     min_segment_seconds: float = Field(
         1.0, ge=0, description="a last partial window shorter than this is dropped"
     )
-    octaves: tuple[int, ...] = Field((1, 3, 6, 12, 24), description="bands per octave")
-    frame_seconds: float = Field(0.1, gt=0, description="spectrogram frame length")
     channel: Literal["mean"] | NonNegativeInt = Field(
         "mean", description="multi-channel files: 'mean' of the channels, or one channel by index"
     )
@@ -69,41 +95,6 @@ class Settings(BaseModel):
     noise_mix: float = Field(0.3, ge=0, le=1, description="fraction of noise mixed in")
     gain_db_range: tuple[float, float] = Field((0.0, 0.0), description="random gain, dB (low, high)")
     time_shift_seconds: float = Field(0.0, ge=0, description="random circular shift up to ± this")
-    octave_base: Literal[2, 10] = Field(2, description="2: the predecessor's grid; 10: IEC 61260-1")
-    level_reference: Literal["20uPa", "dBFS"] = Field("20uPa", description="dB re 20 µPa or dBFS")
-    floor_db: float = Field(-100.0, description="level reported for silence (never -inf)")
-    spectrogram_device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda'")
-    spectrogram_batch_size: PositiveInt = Field(16, description="segments read per batch and per GPU call")
-    seed: int = 0
-    split_fractions: dict[str, float] = Field(
-        default_factory=lambda: {"train": 0.6, "es": 0.1, "valid": 0.15, "test": 0.15}
-    )
-    embed_batch_size: PositiveInt = Field(16, description="segments per prefetched batch")
-    embed_workers: PositiveInt = Field(2, description="background threads preparing batches")
-    embed_device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda'")
-    embed_precision: Literal["bf16", "fp32"] = Field("bf16", description="on CUDA; CPU runs fp32")
-    embed_gpu_batch_size: NonNegativeInt = Field(0, description="clips per GPU forward; 0: from free memory")
-    embed_commit_rows: PositiveInt = Field(1024, description="new vectors per resume shard (or 30 s)")
-    allow_random_init: bool = Field(
-        False, description="embed with a random-init CLAP (loudly flagged) when the store has no weights"
-    )
-    classifier_epochs: int = Field(150, gt=0)
-    classifier_patience: int = Field(10, gt=0)
-    classifier_learning_rate: float = Field(0.01, gt=0)
-
-    @field_validator("octaves", mode="before")
-    @classmethod
-    def _parse_octaves(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [v for v in value.replace(" ", "").split(",") if v]
-        return tuple(int(v) for v in value)
-
-    @field_validator("octaves")
-    @classmethod
-    def _check_octaves(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if not value or any(v <= 0 for v in value):
-            raise ValueError("octaves must be a non-empty list of positive integers")
-        return tuple(sorted(set(value)))
 
     @field_validator("channel", mode="before")
     @classmethod
@@ -117,6 +108,52 @@ class Settings(BaseModel):
             raise ValueError(f"gain_db_range must be (low, high) with low ≤ high, got {value}")
         return value
 
+
+class SpectrogramSettings(_Group):
+    octaves: tuple[int, ...] = Field((1, 3, 6, 12, 24), description="bands per octave (static partitions)")
+    frame_seconds: float = Field(0.1, gt=0, description="spectrogram frame length")
+    octave_base: Literal[2, 10] = Field(2, description="2: the predecessor's grid; 10: IEC 61260-1")
+    level_reference: Literal["20uPa", "dBFS"] = Field("20uPa", description="dB re 20 µPa or dBFS")
+    floor_db: float = Field(-100.0, description="level reported for silence (never -inf)")
+    spectrogram_device: str = Field("auto", pattern=DEVICE_PATTERN, description=DEVICE_HELP)
+    spectrogram_batch_size: PositiveInt = Field(16, description="segments read per batch and per GPU call")
+
+    @field_validator("octaves", mode="before")
+    @classmethod
+    def _parse_octaves(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v for v in value.replace(" ", "").split(",") if v]
+        return value
+
+    @field_validator("octaves")
+    @classmethod
+    def _check_octaves(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(v <= 0 for v in value):
+            raise ValueError("octaves must be a non-empty list of positive integers")
+        return tuple(sorted(set(value)))
+
+
+class EmbeddingSettings(_Group):
+    embed_batch_size: PositiveInt = Field(16, description="segments per prefetched batch")
+    embed_workers: PositiveInt = Field(2, description="background threads preparing batches")
+    embed_device: str = Field("auto", pattern=DEVICE_PATTERN, description=DEVICE_HELP)
+    embed_precision: Literal["bf16", "fp32"] = Field("bf16", description="on CUDA; CPU runs fp32")
+    embed_gpu_batch_size: NonNegativeInt = Field(0, description="clips per GPU forward; 0: from free memory")
+    embed_commit_rows: PositiveInt = Field(1024, description="new vectors per resume shard (or 30 s)")
+    allow_random_init: bool = Field(
+        False, description="embed with a random-init CLAP (loudly flagged) when the store has no weights"
+    )
+
+
+class TrainingSettings(_Group):
+    split_fractions: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.6, "es": 0.1, "valid": 0.15, "test": 0.15},
+        description="share of source files per split (train, es, valid, test), stratified by class",
+    )
+    classifier_epochs: PositiveInt = Field(150, description="training epochs at most")
+    classifier_patience: PositiveInt = Field(10, description="epochs without a better es loss, then stop")
+    classifier_learning_rate: float = Field(0.01, gt=0, description="Adam learning rate")
+
     @field_validator("split_fractions")
     @classmethod
     def _check_splits(cls, value: dict[str, float]) -> dict[str, float]:
@@ -127,6 +164,29 @@ class Settings(BaseModel):
         if value["train"] <= 0 or value["test"] <= 0:
             raise ValueError("split_fractions needs train > 0 and test > 0")
         return value
+
+
+class RuntimeSettings(_Group):
+    seed: int = Field(0, description="global seed; every record's randomness derives from it and its key")
+    torch_threads: NonNegativeInt = Field(
+        0, description="torch threads of a step; 0: the CPUs the step was given (Slurm or affinity)"
+    )
+
+
+GROUPS: tuple[type[_Group], ...] = (
+    PathSettings,
+    SegmentSettings,
+    SpectrogramSettings,
+    EmbeddingSettings,
+    TrainingSettings,
+    RuntimeSettings,
+)
+
+
+class Settings(
+    PathSettings, SegmentSettings, SpectrogramSettings, EmbeddingSettings, TrainingSettings, RuntimeSettings
+):
+    """Every tunable of the pipeline (all groups, flat); paths are resolved to absolute paths."""
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
@@ -147,23 +207,80 @@ class Settings(BaseModel):
         assert self.models is not None  # resolved by the validator
         return self.models
 
+    @property
+    def spectrograms(self) -> SpectrogramSettings:
+        return SpectrogramSettings.pick(self)
+
+    @property
+    def embeddings(self) -> EmbeddingSettings:
+        return EmbeddingSettings.pick(self)
+
+    @property
+    def training(self) -> TrainingSettings:
+        return TrainingSettings.pick(self)
+
+    def segment_params(self) -> SegmentParams:
+        """The segmenter's parameters (its identity in lineage) from the segment group and the seed."""
+        return SegmentParams(
+            sample_rate=self.target_sample_rate,
+            segment_seconds=self.segment_seconds,
+            hop_seconds=self.hop_seconds or self.segment_seconds,
+            min_segment_seconds=self.min_segment_seconds,
+            noise_mix=self.noise_mix,
+            gain_db_range=self.gain_db_range,
+            time_shift_seconds=self.time_shift_seconds,
+            seed=self.seed,
+            channel=self.channel,
+            target_segments=self.target_segments_per_class,
+            max_rounds=self.max_rounds,
+        )
+
+
+def validated(values: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> Settings:
+    """``Settings(**values)``; a bad value raises :class:`SettingsError` naming each setting, where it
+    came from (``sources``: setting → e.g. "SEC_SEED" or "configs/sec.yaml") and the problem."""
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        sources = sources or {}
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            top = str(err["loc"][0]) if err["loc"] else ""
+            origin = f" (from {sources[top]})" if top in sources else ""
+            given = f", got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""
+            lines.append(f"setting {name!r}{origin}: {err['msg']}{given}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
 
 def load_settings(
-    config_file: Path | None = None, env: dict[str, str] | None = None, **overrides: Any
+    config_file: Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any
 ) -> Settings:
-    """Defaults ← YAML ← environment ← explicit keyword overrides."""
+    """Defaults ← YAML ← environment ← explicit keyword overrides (None means "not given")."""
     env = dict(os.environ if env is None else env)
     values: dict[str, Any] = {}
-    path = config_file or Path(env.get("SEC_CONFIG", "configs/sec.yaml"))
+    sources: dict[str, str] = {}
+    if config_file is None:
+        config_file = Path(env["SEC_CONFIG"]) if env.get("SEC_CONFIG") else None
+    path = config_file or PROJECT_CONFIG
     if path.is_file():
         loaded = yaml.safe_load(path.read_text()) or {}
         if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
+            raise SettingsError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
+        unknown = sorted(set(loaded) - set(Settings.model_fields))
+        if unknown:
+            raise SettingsError(
+                f"{path}: unknown setting(s) {unknown}; the settings are {sorted(Settings.model_fields)}"
+            )
         values.update(loaded)
-    elif config_file is not None or "SEC_CONFIG" in env:
-        raise FileNotFoundError(f"settings file {path} does not exist")
-    for var, field in ENV_FIELDS.items():
+        sources.update({k: str(path) for k in loaded})
+    elif config_file is not None:
+        raise FileNotFoundError(f"settings file {path} does not exist (SEC_CONFIG)")
+    for var, name in ENV_FIELDS.items():
         if env.get(var):
-            values[field] = env[var]
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**values)
+            values[name] = env[var]
+            sources[name] = f"{var}={env[var]!r}"
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+    sources.update({k: "an explicit override" for k in given})
+    return validated(values, sources)

@@ -32,7 +32,7 @@ def _free_port() -> int:
 
 def test_webserver_serves_every_asset_on_loopback(tmp_path: Path):
     port = _free_port()
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "SEC_HOME": str(tmp_path / "home")}
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     proc = subprocess.Popen(

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from dagster import DagsterInstance, materialize
 
-from sec_assets.assets import ALL_ASSETS
 from sec_assets.cli import run_everything
 from sec_assets.core.audio.keys import partition_key_for
 from sec_assets.core.store import catalog
+from sec_assets.defs import ALL_ASSETS
 from sec_assets.resources import SecResource
 
 pytestmark = pytest.mark.slow

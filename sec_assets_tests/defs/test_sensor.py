@@ -5,8 +5,8 @@ from pathlib import Path
 
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
+from sec_assets.defs.automation import landing_folder_sensor
 from sec_assets.resources import SecResource
-from sec_assets.sensors import landing_folder_sensor
 
 
 def test_landing_sensor_adds_partitions_and_requests_runs(tmp_path: Path, dagster_home, make_settings):

@@ -13,7 +13,7 @@ import torch
 
 from sec_assets.core.features import clap
 from sec_assets.testing.signals import tone, white_noise
-from sec_assets_tests.msclap_reference import msclap_wrapper
+from sec_assets_tests.core.features.msclap_reference import msclap_wrapper
 
 SR = clap.SAMPLE_RATE
 

@@ -1,4 +1,6 @@
-"""The landing-folder sensor: new or changed class folders → partitions and runs.
+"""Automation: the per-class feature job and the landing-folder sensor that runs it.
+
+The sensor: new or changed class folders → partitions and runs.
 
 Each tick lists the class folders, adds partitions for new ones (before its run requests resolve)
 and requests the per-class feature job for every class whose visible files changed (names, sizes,
@@ -9,6 +11,7 @@ import json
 
 from dagster import (
     DefaultSensorStatus,
+    Definitions,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -42,7 +45,7 @@ def folder_fingerprint(sec: SecResource, name: str) -> str:
 @sensor(job=class_features_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED)
 def landing_folder_sensor(context: SensorEvaluationContext, sec: SecResource) -> SensorResult | SkipReason:
     if not sec.audio_root_path.is_dir():
-        return SkipReason(f"landing folder {sec.audio_root} does not exist")
+        return SkipReason(f"landing folder {sec.audio_root_path} does not exist")
     previous: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     classes = discover_classes(sec.audio_root_path)
     known = set(context.instance.get_dynamic_partitions(audio_class_partitions.name or ""))
@@ -63,3 +66,6 @@ def landing_folder_sensor(context: SensorEvaluationContext, sec: SecResource) ->
         dynamic_partitions_requests=[audio_class_partitions.build_add_request(new_keys)] if new_keys else [],
         cursor=json.dumps(current, sort_keys=True),
     )
+
+
+defs = Definitions(jobs=[class_features_job], sensors=[landing_folder_sensor])

@@ -1,0 +1,194 @@
+"""What every stage's assets share: policies, partition mappings, the lineage + result "finish"
+call, the per-partition loop of a range, Markdown tables and Slurm metadata.
+
+Each asset writes its own partition of the Parquet store (atomically, replacing), records one
+lineage row for it, and returns metadata for the UI. Nothing flows through an IO manager, so the
+same code runs in-process, in subprocesses or as Slurm jobs on other nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AllPartitionMapping,
+    AssetExecutionContext,
+    BackfillPolicy,
+    BetaWarning,
+    MaterializeResult,
+    MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
+    RetryPolicy,
+)
+
+import sec_assets
+from sec_assets.core.audio.manifest import discover_classes
+from sec_assets.core.store import catalog
+from sec_assets.executor import RESOURCE_TAG
+from sec_assets.partitions import AUDIO_CLASS, OCTAVE
+from sec_assets.resources import SecResource
+
+with warnings.catch_warnings():  # the mapping is "beta" in Dagster 1.13; tested here
+    warnings.simplefilter("ignore", BetaWarning)
+    BY_CLASS = MultiToSingleDimensionPartitionMapping(partition_dimension_name=AUDIO_CLASS)
+    BY_OCTAVE = MultiToSingleDimensionPartitionMapping(partition_dimension_name=OCTAVE)
+ALL = AllPartitionMapping()
+
+# A step whose job ended without a result (scancel, node failure, preemption) is run again once;
+# every write is atomic and clap_embeddings resumes from its committed shards.
+STEP_RETRY = RetryPolicy(max_retries=1, delay=2)
+# A backfill of many classes is one run whose per-class steps each loop over all its partitions:
+# one Slurm job (one queue wait, one interpreter start) per step instead of one per class.
+ONE_RUN = BackfillPolicy.single_run()
+SEGMENT_SHARD = 64  # segments per Parquet file: bounds memory by the shard, not the class
+
+
+def requests(**request: int | float | str) -> dict[str, str]:
+    """Op tags asking the executor for what a step really uses (``gpus``, ``cpus``, ``mem_gb``, …)."""
+    return {RESOURCE_TAG: json.dumps(request)}
+
+
+def asset_name(context: AssetExecutionContext) -> str:
+    return context.asset_key.to_user_string()
+
+
+def code_version(context: AssetExecutionContext) -> str:
+    """The lineage code version: package version / asset / the asset's declared ``code_version``."""
+    declared = context.assets_def.code_versions_by_key[context.asset_key]
+    return f"sec_assets-{sec_assets.__version__}/{asset_name(context)}-v{declared}"
+
+
+def class_name(sec: SecResource, key: str) -> str:
+    """The class folder of a partition key; a removed or renamed folder fails with what to do."""
+    classes = discover_classes(sec.audio_root_path)
+    if key not in classes:
+        raise FileNotFoundError(
+            f"partition {key!r} has no class folder under {sec.audio_root_path}: the folder was removed"
+            " or renamed; run `sec-assets scan` to register the current folders"
+        )
+    return classes[key]
+
+
+def registered_classes(context: AssetExecutionContext) -> list[str]:
+    keys = sorted(context.instance.get_dynamic_partitions(AUDIO_CLASS))
+    if not keys:
+        raise ValueError("no audio_class partitions are registered: run `sec-assets scan` first")
+    return keys
+
+
+def upstream(home: Path, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Lineage references of the inputs; a missing one fails with what to materialize."""
+    refs = []
+    for name, key in pairs:
+        row = catalog.read_lineage(home, name, key)
+        if row is None:
+            raise FileNotFoundError(f"{name} partition {key!r} is not materialized yet")
+        refs.append(
+            {
+                "asset": name,
+                "partition_key": key,
+                "run_id": row["run_id"],
+                "output_fingerprint": row["output_fingerprint"],
+            }
+        )
+    return refs
+
+
+def finish(
+    context: AssetExecutionContext,
+    *,
+    sec: SecResource,
+    partition_key: str,
+    written: tuple[Path, str, int],
+    params: Mapping[str, Any],
+    inputs: list[dict[str, Any]],
+    metadata: dict[str, Any],
+) -> MaterializeResult:
+    """Record the lineage row of one written partition and return its UI metadata."""
+    path, fingerprint, rows = written
+    version = code_version(context)
+    catalog.record_lineage(
+        sec.home_path,
+        asset=asset_name(context),
+        partition_key=partition_key,
+        run_id=context.run_id,
+        code_version=version,
+        params=params,
+        inputs=inputs,
+        output_fingerprint=fingerprint,
+        rows=rows,
+    )
+    return MaterializeResult(
+        metadata={
+            "rows": rows,
+            "path": MetadataValue.path(str(path)),
+            "output_fingerprint": fingerprint,
+            "code_version": version,
+            **slurm_metadata(),
+            **metadata,
+        }
+    )
+
+
+def slurm_metadata() -> dict[str, Any]:
+    """Where a step ran when it is a Slurm job: node, CPUs and GPUs it was given, its peak RSS
+    (the executor adds sacct's own figures as an engine event once the job has ended)."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return {}
+    return {
+        "slurm_job_id": os.environ["SLURM_JOB_ID"],
+        "slurm_node": os.environ.get("SLURMD_NODENAME", "?"),
+        "slurm_cpus": int(os.environ.get("SLURM_CPUS_PER_TASK", "1")),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "none"),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def each_partition(
+    context: AssetExecutionContext, one: Callable[[str], MaterializeResult]
+) -> MaterializeResult:
+    """Run ``one`` for every partition of this run (one, or a whole range under ``ONE_RUN``).
+
+    Each partition is written and catalogued on its own; a range reports a per-partition table.
+    """
+    keys = list(context.partition_keys)
+    if len(keys) == 1:
+        return one(keys[0])
+    started, rows = time.perf_counter(), []
+    for i, key in enumerate(keys):
+        meta = one(key).metadata or {}
+        rows.append(
+            {"partition": key, "rows": meta.get("rows"), "fingerprint": meta.get("output_fingerprint")}
+        )
+        context.log.info(f"{asset_name(context)}: {i + 1}/{len(keys)} partitions done ({key})")
+    table = pl.DataFrame(rows, schema={"partition": pl.String, "rows": pl.Int64, "fingerprint": pl.String})
+    return MaterializeResult(
+        metadata={
+            "partitions": len(keys),
+            "rows": int(table["rows"].sum()),
+            "seconds": round(time.perf_counter() - started, 1),
+            "per_partition": md_table(table, limit=200),
+            **slurm_metadata(),
+        }
+    )
+
+
+def md_table(frame: pl.DataFrame, limit: int = 20) -> MetadataValue:
+    """A polars frame as a Markdown table for the UI (the first ``limit`` rows)."""
+    if frame.is_empty():
+        return MetadataValue.md("_none_")
+    cols = frame.columns
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in frame.head(limit).iter_rows():
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    if frame.height > limit:
+        lines.append(f"\n… and {frame.height - limit} more")
+    return MetadataValue.md("\n".join(lines))

@@ -1,0 +1,227 @@
+"""Features stage: CLAP embeddings per audio class, n-octave band levels per class × octave."""
+
+import functools
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import polars as pl
+import torch
+from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeResult, asset
+
+from sec_assets.core.audio.segments import decode_audio
+from sec_assets.core.devices import resolve_device
+from sec_assets.core.features import clap, embedding, octave
+from sec_assets.core.store import catalog, storage
+from sec_assets.defs._shared import (
+    BY_CLASS,
+    ONE_RUN,
+    SEGMENT_SHARD,
+    STEP_RETRY,
+    each_partition,
+    finish,
+    requests,
+    upstream,
+)
+from sec_assets.partitions import AUDIO_CLASS, OCTAVE, audio_class_partitions, class_octave_partitions
+from sec_assets.resources import SecResource
+
+GROUP = "features"
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded_clap(
+    files: clap.ModelFiles, mtime_ns: int, size: int, device: str, precision: str
+) -> clap.LoadedClap:
+    """One loaded model per process (a range of partitions, or the demo's many runs); the file's
+    mtime and size are part of the key, so replaced weights are loaded again."""
+    return clap.load_clap(files, device=device, precision=precision)
+
+
+@asset(
+    partitions_def=audio_class_partitions,
+    backfill_policy=ONE_RUN,
+    deps=[AssetDep("augmented_segments")],
+    code_version="2",
+    group_name=GROUP,
+    op_tags=requests(gpus=1),
+    retry_policy=STEP_RETRY,
+    description="1024-d CLAP 2023 audio embeddings (float32) of every segment: batched, prefetched, "
+    "resumable (vectors already made with the same weights and recipe are reused, never "
+    "duplicated); weights sha256, recipe and run in every row. Fails with the command to run when "
+    "the model store is empty, unless allow_random_init (the demo) — then loudly flagged.",
+)
+def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
+    return each_partition(context, lambda key: _clap_embeddings_one(context, sec, key))
+
+
+def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: str) -> MaterializeResult:
+    cfg = sec.settings
+    home = sec.home_path
+    torch.set_num_threads(sec.cpu_count())
+    files = clap.resolve_model_files(sec.models_path, cfg.allow_random_init)
+    if files.random_init:
+        context.log.warning(
+            "⚠ RANDOM-INIT CLAP: no real weights in the model store "
+            f"({sec.models_path}); embeddings are NOT meaningful. Run `sec-assets models fetch`."
+        )
+    stat = files.weights.stat()
+    model = _loaded_clap(files, stat.st_mtime_ns, stat.st_size, cfg.embed_device, cfg.embed_precision)
+    forward_batch = cfg.embed_batch_size
+    if model.device != "cpu":
+        forward_batch = cfg.embed_gpu_batch_size or clap.gpu_batch_size(model.device)
+    context.log.info(
+        f"{key}: {files.model_id} on {model.device} ({model.precision}), forward batch {forward_batch}, "
+        f"{torch.get_num_threads()} torch threads, {cfg.embed_workers} prefetch workers"
+    )
+
+    def progress(stats: embedding.EmbedStats) -> None:
+        context.log.info(
+            f"{key}: {stats.embedded} embedded, {stats.total} segments read; "
+            f"committed {stats.shards} shard(s); {stats.clips_per_second:.1f} clips/s"
+        )
+
+    written, stats = embedding.embed_stored_partition(
+        home,
+        {AUDIO_CLASS: key},
+        key,
+        model,
+        context.run_id,
+        batch_size=cfg.embed_batch_size,
+        workers=cfg.embed_workers,
+        forward_batch=forward_batch,
+        commit_rows=cfg.embed_commit_rows,
+        progress=progress,
+    )
+    inputs = upstream(home, [("augmented_segments", key)])
+    params = {
+        "model_id": files.model_id,
+        "model_sha256": model.weights_sha256,
+        "random_init": files.random_init,
+        "recipe": model.recipe,
+    }
+    return finish(
+        context,
+        sec=sec,
+        partition_key=key,
+        written=written,
+        params=params,
+        inputs=inputs,
+        metadata={
+            "model_id": files.model_id,
+            "model_sha256": model.weights_sha256,
+            "random_init": files.random_init,
+            "warning": "RANDOM-INIT MODEL: embeddings are not meaningful" if files.random_init else "none",
+            "recipe": model.recipe,
+            "device": model.device,
+            "segments": stats.total,
+            "embedded_now": stats.embedded,
+            "reused": stats.reused,
+            "clips_per_second": round(stats.clips_per_second, 2),
+            "input_wait_fraction": round(stats.input_wait_seconds / stats.seconds, 3)
+            if stats.seconds
+            else 0.0,
+            "forward_batch": forward_batch,
+            "torch_threads": torch.get_num_threads(),
+        },
+    )
+
+
+@asset(
+    partitions_def=class_octave_partitions,
+    deps=[AssetDep("augmented_segments", partition_mapping=BY_CLASS)],
+    code_version="2",
+    group_name=GROUP,
+    op_tags=requests(cpus=2),
+    retry_policy=STEP_RETRY,
+    description="Per segment, band levels in dB (re 20 µPa or dBFS) over 0.1-s frames for 1/n-octave "
+    "bands (base-2 grid around 1 kHz, or IEC base 10), by the fast torch filterbank (CPU or CUDA).",
+)
+def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
+    cfg = sec.settings
+    keys = context.partition_key.keys_by_dimension
+    key, n = keys[AUDIO_CLASS], int(keys[OCTAVE])
+    home = sec.home_path
+    rate = cfg.target_sample_rate
+    bands = octave.band_grid(n, rate, cfg.octave_base)
+    ref = octave.LEVEL_REFERENCES[cfg.level_reference]
+    device = resolve_device(cfg.spectrogram_device)
+    if device == "cpu":
+        torch.set_num_threads(sec.cpu_count())
+    counts = {"segments": 0, "n_frames": 0}
+    started = time.perf_counter()
+
+    def shards() -> Iterator[pl.DataFrame]:
+        columns = ["segment_key", "source_sha256", "sample_rate", "audio"]
+        for batch in storage.iter_partition_batches(
+            home, "augmented_segments", {AUDIO_CLASS: key}, SEGMENT_SHARD, columns
+        ):
+            if batch["sample_rate"].n_unique() != 1 or batch["sample_rate"][0] != rate:
+                raise ValueError(
+                    f"{key}: segments are at {sorted(batch['sample_rate'].unique())} Hz but the "
+                    f"configured target rate is {rate} Hz: re-materialize augmented_segments"
+                )
+            audio = np.stack([decode_audio(a) for a in batch["audio"]])
+            levels = octave.fast_levels(
+                audio,
+                rate,
+                n,
+                cfg.frame_seconds,
+                ref=ref,
+                floor_db=cfg.floor_db,
+                base=cfg.octave_base,
+                device=device,
+                batch_size=cfg.spectrogram_batch_size,
+            )
+            counts["segments"] += batch.height
+            counts["n_frames"] = levels.shape[1]
+            context.log.debug(f"{key} 1/{n}: {counts['segments']} segments")
+            yield pl.DataFrame(
+                {
+                    "segment_key": batch["segment_key"],
+                    "partition_key": [key] * batch.height,
+                    "octave": [n] * batch.height,
+                    "source_sha256": batch["source_sha256"],
+                    "n_frames": [levels.shape[1]] * batch.height,
+                    "n_bands": [levels.shape[2]] * batch.height,
+                    "center_hz": [bands.center.tolist()] * batch.height,
+                    "levels_db": [lv.ravel() for lv in levels],
+                }
+            )
+
+    written = catalog.write_table_partition(
+        home, "octave_spectrograms", {AUDIO_CLASS: key, OCTAVE: str(n)}, shards()
+    )
+    elapsed = time.perf_counter() - started
+    inputs = upstream(home, [("augmented_segments", key)])
+    params = {
+        "octave": n,
+        "frame_seconds": cfg.frame_seconds,
+        "reference": cfg.level_reference,
+        "floor_db": cfg.floor_db,
+        "base": cfg.octave_base,
+        "method": "fast_levels (frame route + exact decimated route)",
+        "device": device,
+    }
+    return finish(
+        context,
+        sec=sec,
+        partition_key=str(context.partition_key),
+        written=written,
+        params=params,
+        inputs=inputs,
+        metadata={
+            "octave": n,
+            "bands": len(bands),
+            "frames_per_segment": counts["n_frames"],
+            "lowest_band_hz": round(float(bands.center[0]), 2),
+            "highest_band_hz": round(float(bands.center[-1]), 2),
+            "level_reference": cfg.level_reference,
+            "device": device,
+            "segments_per_second": round(counts["segments"] / elapsed, 1) if elapsed > 0 else 0.0,
+        },
+    )
+
+
+ASSETS = [clap_embeddings, octave_spectrograms]
+defs = Definitions(assets=ASSETS)
