@@ -56,23 +56,23 @@ def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> Materia
 
 
 def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: str) -> MaterializeResult:
-    cfg = sec.settings
+    emb = sec.settings.embeddings
     home = sec.home_path
     torch.set_num_threads(sec.cpu_count())
-    files = clap.resolve_model_files(sec.models_path, cfg.allow_random_init)
+    files = clap.resolve_model_files(sec.models_path, emb.allow_random_init)
     if files.random_init:
         context.log.warning(
             "⚠ RANDOM-INIT CLAP: no real weights in the model store "
             f"({sec.models_path}); embeddings are NOT meaningful. Run `sec-assets models fetch`."
         )
     stat = files.weights.stat()
-    model = _loaded_clap(files, stat.st_mtime_ns, stat.st_size, cfg.embed_device, cfg.embed_precision)
-    forward_batch = cfg.embed_batch_size
+    model = _loaded_clap(files, stat.st_mtime_ns, stat.st_size, emb.embed_device, emb.embed_precision)
+    forward_batch = emb.embed_batch_size
     if model.device != "cpu":
-        forward_batch = cfg.embed_gpu_batch_size or clap.gpu_batch_size(model.device)
+        forward_batch = emb.embed_gpu_batch_size or clap.gpu_batch_size(model.device)
     context.log.info(
         f"{key}: {files.model_id} on {model.device} ({model.precision}), forward batch {forward_batch}, "
-        f"{torch.get_num_threads()} torch threads, {cfg.embed_workers} prefetch workers"
+        f"{torch.get_num_threads()} torch threads, {emb.embed_workers} prefetch workers"
     )
 
     def progress(stats: embedding.EmbedStats) -> None:
@@ -87,10 +87,10 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
         key,
         model,
         context.run_id,
-        batch_size=cfg.embed_batch_size,
-        workers=cfg.embed_workers,
+        batch_size=emb.embed_batch_size,
+        workers=emb.embed_workers,
         forward_batch=forward_batch,
-        commit_rows=cfg.embed_commit_rows,
+        commit_rows=emb.embed_commit_rows,
         progress=progress,
     )
     inputs = upstream(home, [("augmented_segments", key)])
@@ -139,13 +139,14 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
 )
 def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     cfg = sec.settings
+    spec = cfg.spectrograms
     keys = context.partition_key.keys_by_dimension
     key, n = keys[AUDIO_CLASS], int(keys[OCTAVE])
     home = sec.home_path
     rate = cfg.target_sample_rate
-    bands = octave.band_grid(n, rate, cfg.octave_base)
-    ref = octave.LEVEL_REFERENCES[cfg.level_reference]
-    device = resolve_device(cfg.spectrogram_device)
+    bands = octave.band_grid(n, rate, spec.octave_base)
+    ref = octave.LEVEL_REFERENCES[spec.level_reference]
+    device = resolve_device(spec.spectrogram_device)
     if device == "cpu":
         torch.set_num_threads(sec.cpu_count())
     counts = {"segments": 0, "n_frames": 0}
@@ -166,12 +167,12 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
                 audio,
                 rate,
                 n,
-                cfg.frame_seconds,
+                spec.frame_seconds,
                 ref=ref,
-                floor_db=cfg.floor_db,
-                base=cfg.octave_base,
+                floor_db=spec.floor_db,
+                base=spec.octave_base,
                 device=device,
-                batch_size=cfg.spectrogram_batch_size,
+                batch_size=spec.spectrogram_batch_size,
             )
             counts["segments"] += batch.height
             counts["n_frames"] = levels.shape[1]
@@ -196,10 +197,10 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
     inputs = upstream(home, [("augmented_segments", key)])
     params = {
         "octave": n,
-        "frame_seconds": cfg.frame_seconds,
-        "reference": cfg.level_reference,
-        "floor_db": cfg.floor_db,
-        "base": cfg.octave_base,
+        "frame_seconds": spec.frame_seconds,
+        "reference": spec.level_reference,
+        "floor_db": spec.floor_db,
+        "base": spec.octave_base,
         "method": "fast_levels (frame route + exact decimated route)",
         "device": device,
     }
@@ -216,7 +217,7 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
             "frames_per_segment": counts["n_frames"],
             "lowest_band_hz": round(float(bands.center[0]), 2),
             "highest_band_hz": round(float(bands.center[-1]), 2),
-            "level_reference": cfg.level_reference,
+            "level_reference": spec.level_reference,
             "device": device,
             "segments_per_second": round(counts["segments"] / elapsed, 1) if elapsed > 0 else 0.0,
         },

@@ -40,6 +40,7 @@ GROUP = "training"
 )
 def splits(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     cfg = sec.settings
+    train = cfg.training
     n = int(context.partition_key)
     home = sec.home_path
     classes = registered_classes(context)
@@ -58,7 +59,7 @@ def splits(context: AssetExecutionContext, sec: SecResource) -> MaterializeResul
         [storage.read_partition(home, "clap_embeddings", {AUDIO_CLASS: k}, ["segment_key"]) for k in classes]
     )
     segments = spectra.join(embedded, on="segment_key", how="semi")
-    assigned = assign_segments(segments, cfg.split_fractions, cfg.seed)
+    assigned = assign_segments(segments, train.split_fractions, cfg.seed)
     assigned = assigned.with_columns(pl.lit(n).alias("octave")).sort("segment_key")
     leaking = (
         assigned.group_by("source_sha256").agg(pl.col("split").n_unique().alias("k")).filter(pl.col("k") > 1)
@@ -85,7 +86,7 @@ def splits(context: AssetExecutionContext, sec: SecResource) -> MaterializeResul
         sec=sec,
         partition_key=str(n),
         written=written,
-        params={"fractions": cfg.split_fractions, "seed": cfg.seed, "unit": "source_file"},
+        params={"fractions": train.split_fractions, "seed": cfg.seed, "unit": "source_file"},
         inputs=inputs,
         metadata={
             "classes": len(classes),
@@ -113,6 +114,7 @@ def splits(context: AssetExecutionContext, sec: SecResource) -> MaterializeResul
 )
 def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     cfg = sec.settings
+    train = cfg.training
     n = int(context.partition_key)
     home = sec.home_path
     torch.set_num_threads(sec.cpu_count())
@@ -127,9 +129,9 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         fs.labels[mask["es"]],
         fs.classes,
         seed=cfg.seed,
-        epochs=cfg.classifier_epochs,
-        patience=cfg.classifier_patience,
-        lr=cfg.classifier_learning_rate,
+        epochs=train.classifier_epochs,
+        patience=train.classifier_patience,
+        lr=train.classifier_learning_rate,
     )
     blob = model.to_bytes()
     model_path = home / "artifacts" / "trained_classifier" / f"octave={n}" / "classifier.npz"
@@ -167,9 +169,9 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         partition_key=str(n),
         written=written,
         params={
-            "epochs": cfg.classifier_epochs,
-            "patience": cfg.classifier_patience,
-            "learning_rate": cfg.classifier_learning_rate,
+            "epochs": train.classifier_epochs,
+            "patience": train.classifier_patience,
+            "learning_rate": train.classifier_learning_rate,
             "seed": cfg.seed,
         },
         inputs=inputs,
