@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from pathlib import Path
-from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 from sec_assets.core.segments import SegmentParams
 from sec_assets.core.settings import Settings, load_settings
+from sec_assets.executor.protocol import install_time_limit_handler
 
 
 class SecResource(ConfigurableResource):
@@ -96,25 +94,9 @@ class SecResource(ConfigurableResource):
         """Under the submitit executor (a Slurm job): SIGUSR1 — which the job wrapper sends, and
         repeats, once Slurm signals the time limit ``signal_delay_s`` ahead — raises
         :class:`~sec_assets.executor.SlurmTimeLimitError` in the step. Every write is atomic, so
-        the step stops cleanly and fails with "time limit" in its message. Slurm's own USR2 stays
-        ignored here (the wrapper forwards it); SIGTERM is the wrapper's (see
-        ``executor.run_dagster_step``)."""
-        if (
-            os.environ.get("SEC_SLURM_STEP") != "1"
-            or threading.current_thread() is not threading.main_thread()
-        ):
-            return
-        from sec_assets.executor import TIME_LIMIT_SIGNAL, SlurmTimeLimitError
-
-        def time_limit(signum: int, _frame: Any) -> None:
-            delay = os.environ.get("SEC_SLURM_SIGNAL_DELAY_S", "?")
-            raise SlurmTimeLimitError(
-                f"Slurm time limit: job {os.environ.get('SLURM_JOB_ID', '?')} was signalled {delay} s before "
-                "its time limit and stopped cleanly (nothing partial was written). Raise time_min in the "
-                "asset's sec/resources tag or with the run tag sec/slurm/time_min."
-            )
-
-        signal.signal(TIME_LIMIT_SIGNAL, time_limit)
+        the step stops cleanly and fails with "time limit" in its message. Elsewhere nothing
+        changes. The protocol (env flag, signal, error) is :mod:`sec_assets.executor.protocol`."""
+        install_time_limit_handler()
 
     @property
     def home_path(self) -> Path:
