@@ -36,9 +36,10 @@ What a user gets:
   the asset's ``RetryPolicy``. Cancelling the Dagster run ``scancel``s every job of the run.
 - **Time limit**: Slurm signals the job ``signal_delay_s`` before its limit (``--signal=USR2``);
   the wrapper forwards it to the step as SIGUSR1 (repeated until the step stops), and
-  :class:`~sec_assets.resources.SecResource` turns that into a :class:`SlurmTimeLimitError` whose
-  message says so — the step stops cleanly (every write is atomic) and fails with "time limit"
-  in its message. If the limit comes first, the job ends TIMEOUT and the failure says that.
+  :class:`~sec_assets.resources.SecResource` turns that into a :class:`SlurmTimeLimitError` — a
+  ``BaseException``, so no per-file ``except Exception`` can swallow it — whose message says so:
+  the step stops cleanly (every write is atomic) and fails with "time limit" in its message. If
+  the limit comes first, the job ends TIMEOUT and the failure says that.
 - **Metrics**: after each job, an engine event with sacct's node, elapsed, MaxRSS, allocated TRES
   (GPUs included) and exit code, and the paths of the job's stdout/stderr; the step itself adds
   its node, CPUs, GPUs and peak RSS to its materialization metadata.

@@ -24,8 +24,16 @@ STOP_REPEAT_S = 5.0  # the wrapper repeats it this often until the step has stop
 TIME_LIMIT_NOTICE = "Slurm signalled the time limit"
 
 
-class SlurmTimeLimitError(RuntimeError):
-    """Raised inside a step that Slurm signalled before its time limit."""
+class SlurmTimeLimitError(BaseException):
+    """Raised inside a step that Slurm signalled before its time limit.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``, but not one), not an ``Exception``: the
+    signal can arrive anywhere in the asset's code, including inside per-file error handling
+    (``except Exception`` around one file, ``except RuntimeError`` around a probe). A stop request
+    must never be swallowed there and recorded as that file's failure; it has to end the step.
+    Dagster reports any ``BaseException`` that leaves a step as a step failure with its class and
+    message (and, unlike an ``Exception``, does not retry it under the asset's ``RetryPolicy``).
+    """
 
 
 def step_env(signal_delay_s: int) -> dict[str, str]:
