@@ -6,7 +6,8 @@ one job that runs ``python -m dagster api execute_step`` on a node; the step ope
 Dagster instance (so run/event storage must be reachable from every node: Postgres on a cluster,
 see ``dagster.cluster.yaml``) and writes its events there; the orchestrator learns what happened
 by polling that event log, and asks Slurm about the jobs themselves with **one** ``sacct`` call
-for all running jobs per poll interval.
+per poll interval for every job it watches (running ones, and those whose step has ended but
+whose job has not yet).
 
 Modes: ``slurm`` (sbatch through submitit), ``local`` (submitit's local executor: subprocesses on
 this machine) and ``debug`` (submitit's in-process executor, for pdb).
@@ -15,7 +16,7 @@ Modules, along the seams: :mod:`~sec_assets.executor.config` (config schema, env
 requests, job names), :mod:`~sec_assets.executor.node` (the wrapper that runs on the node),
 :mod:`~sec_assets.executor.protocol` (wrapper ↔ step resource: env flags, the time-limit signal
 and error; no Dagster), :mod:`~sec_assets.executor.sacct` (Slurm's answers),
-:mod:`~sec_assets.executor.report` (failure reasons, log tails) and
+:mod:`~sec_assets.executor.report` (failure reasons, the post-job event) and
 :mod:`~sec_assets.executor.handler` (the step handler and the executor).
 
 What a user gets:
@@ -41,8 +42,11 @@ What a user gets:
   the step stops cleanly (every write is atomic) and fails with "time limit" in its message. If
   the limit comes first, the job ends TIMEOUT and the failure says that.
 - **Metrics**: after each job, an engine event with sacct's node, elapsed, MaxRSS, allocated TRES
-  (GPUs included) and exit code, and the paths of the job's stdout/stderr; the step itself adds
-  its node, CPUs, GPUs and peak RSS to its materialization metadata.
+  (GPUs included) and exit code, and the paths and tails of the job's stdout/stderr. It is
+  produced once Slurm reports the job ended (then its logs are complete; the step's own events
+  reach the event log before its job has finished writing), without blocking the executor; a job
+  still not ended ``finish_wait_s`` after its step gets the event anyway, saying so. The step
+  itself adds its node, CPUs, GPUs and peak RSS to its materialization metadata.
 - **Preemption**: not requeued. Jobs are submitted with ``--no-requeue``; a preempted job ends
   PREEMPTED/CANCELLED and the step is retried as a new job under its ``RetryPolicy`` (resumable
   steps such as ``clap_embeddings`` continue from their committed shards).

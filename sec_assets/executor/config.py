@@ -167,6 +167,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
     **{s.key: _field(s) for s in ENV_SETTINGS},
     "setup": Field([str], default_value=[], description="shell lines run before the step (module load …)"),
     "slurm_additional_parameters": Field(Permissive(), default_value={}),
+    "finish_wait_s": Field(
+        float,
+        default_value=300.0,
+        description="after a step has reported, how long to wait for its job to end before its figures "
+        "and log tails are read anyway (the engine event then says the job had not finished)",
+    ),
     "retries": get_retries_config(),
 }
 
@@ -188,6 +194,7 @@ class SubmititConfig:
     poll_interval_s: float
     extra: Mapping[str, Any]
     max_concurrent: int = 64
+    finish_wait_s: float = 300.0
 
     @classmethod
     def from_dagster(
@@ -212,6 +219,7 @@ class SubmititConfig:
             poll_interval_s=float(config["poll_interval_s"]),
             extra=dict(config.get("slurm_additional_parameters") or {}),
             max_concurrent=config["max_concurrent"],
+            finish_wait_s=float(config.get("finish_wait_s", 300.0)),
         )
 
 

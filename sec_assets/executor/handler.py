@@ -22,14 +22,15 @@ from dagster._core.executor.step_delegating import (
     StepHandler,
     StepHandlerContext,
 )
+from dagster._utils.interrupts import check_captured_interrupt
 
 from sec_assets.executor.config import CONFIG_SCHEMA, SubmititConfig, job_name, step_requests
 from sec_assets.executor.node import run_dagster_step
-from sec_assets.executor.report import failure_reason, tail
+from sec_assets.executor.report import PostJobEvent, failure_reason, post_job_event
 from sec_assets.executor.sacct import SacctPoller, base_state, is_terminal
 
 
-@dataclass
+@dataclass(eq=False)
 class JobRecord:
     job_id: str
     name: str
@@ -39,6 +40,8 @@ class JobRecord:
     submitted: float = field(default_factory=time.time)
     finished_seen: float | None = None  # when a terminal state was first seen
     job: Any = None  # the submitit Job (None after an orchestrator restart)
+    step_ended: float | None = None  # monotonic time the executor saw the step's last event
+    reported: bool = False  # the post-job engine event was emitted
 
     @property
     def stdout(self) -> Path:
@@ -74,6 +77,7 @@ class SubmititStepHandler(StepHandler):
     def __init__(self, config: SubmititConfig) -> None:
         self.config = config
         self.jobs: dict[tuple[str, str], JobRecord] = {}  # (run id, step key) → latest job
+        self.awaiting: list[JobRecord] = []  # steps that have ended, jobs not yet (post-job event)
         self.poller = SacctPoller(config.poll_interval_s)
 
     @property
@@ -165,13 +169,15 @@ class SubmititStepHandler(StepHandler):
             self.jobs[(run_id, step_key)] = record
         return self.jobs[(run_id, step_key)]
 
-    def _running_ids(self) -> list[str]:
-        return [r.job_id for r in self.jobs.values() if r.finished_seen is None]
+    def _watched_ids(self) -> set[str]:
+        """Every job sacct is asked about: running ones, and ended steps awaiting their job's end."""
+        running = {r.job_id for r in self.jobs.values() if r.finished_seen is None and not r.reported}
+        return running | {r.job_id for r in self.awaiting}
 
     def job_state(self, record: JobRecord) -> dict[str, str]:
         """Slurm fields of the job (slurm mode), or a state derived from the local process."""
         if self.config.mode == "slurm":
-            ids = sorted(set(self._running_ids()) | {record.job_id})
+            ids = sorted(self._watched_ids() | {record.job_id})
             return self.poller.states(ids).get(record.job_id, {"State": "PENDING"})
         job = record.job
         if job is None:
@@ -215,57 +221,70 @@ class SubmititStepHandler(StepHandler):
             EngineEventData(metadata={"submitit_job_id": record.job_id}),
         )
 
-    def finished_metadata(self, run_id: str, step_key: str, wait_s: float = 10.0) -> dict[str, Any] | None:
-        """sacct figures of a step's job once it has ended (slurm mode), waiting a little for it."""
+    # -- after a step: one engine event with the job's figures and log tails, once the job ended
+
+    def step_ended(self, run_id: str, step_key: str) -> None:
+        """The executor saw the step's success, failure or retry: wait for its job to end."""
         record = self.jobs.get((run_id, step_key))
-        if record is None or self.config.mode != "slurm":
-            return None
-        deadline = time.monotonic() + wait_s
-        info: dict[str, str] = {}
-        while time.monotonic() < deadline:
-            info = self.poller.query([record.job_id]).get(record.job_id, {})
-            if not is_terminal(base_state(info, "PENDING")):
-                time.sleep(0.5)
-                continue
-            break
-        record.finished_seen = record.finished_seen or time.time()
-        return {
-            "slurm_job_id": record.job_id,
-            "slurm_state": info.get("State", "?"),
-            "node": info.get("NodeList", "?"),
-            "elapsed": info.get("Elapsed", "?"),
-            "max_rss": info.get("MaxRSS", "?"),
-            "alloc_tres": info.get("AllocTRES", "?"),
-            "exit_code": info.get("ExitCode", "?"),
-            "stdout": MetadataValue.path(str(record.stdout)),
-            "stderr": MetadataValue.path(str(record.stderr)),
-            "stdout_tail": MetadataValue.text(tail(record.stdout, 40)),
-            "stderr_tail": MetadataValue.text(tail(record.stderr, 40)),
-        }
+        if record is not None and not record.reported and record.step_ended is None:
+            record.step_ended = time.monotonic()
+            self.awaiting.append(record)
+
+    def steps_in_flight(self, run_id: str) -> bool:
+        """Whether a job of the run has neither ended its step nor been reported (an interrupted run)."""
+        return any(
+            rid == run_id and not r.reported and r.step_ended is None for (rid, _), r in self.jobs.items()
+        )
+
+    def finished_jobs(self, wait: bool = True) -> list[PostJobEvent]:
+        """The post-job events of awaiting jobs that Slurm now reports ended — or that have been
+        awaited ``finish_wait_s`` (or all of them when ``wait`` is false). Never blocks: in slurm
+        mode one rate-limited sacct call serves every watched job (see :class:`SacctPoller`)."""
+        events = []
+        for record in list(self.awaiting):
+            info = self.job_state(record)
+            ended = is_terminal(base_state(info))
+            waited = time.monotonic() - (record.step_ended or 0.0)
+            if ended or not wait or waited >= self.config.finish_wait_s:
+                self.awaiting.remove(record)
+                record.reported = True
+                record.finished_seen = record.finished_seen or time.time()
+                events.append(post_job_event(record, info, self.config.mode, ended, waited))
+        return events
 
 
 class SubmititExecutor(StepDelegatingExecutor):
-    """The step-delegating executor, plus one engine event with sacct figures after each job."""
+    """The step-delegating executor, plus one engine event with the job's figures after each job."""
 
     def __init__(self, handler: SubmititStepHandler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._handler = handler
 
     def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[DagsterEvent]:
+        handler = self._handler
         for event in super().execute(plan_context, execution_plan):
             yield event
-            done = event.is_step_success or event.is_step_failure or event.is_step_up_for_retry
-            if done and event.step_key:
-                meta = self._handler.finished_metadata(plan_context.run_id, event.step_key)
-                if meta:
-                    step = execution_plan.get_step_by_key(event.step_key)
-                    DagsterEvent.engine_event(
-                        plan_context.for_step(step),
-                        f"Slurm job {meta['slurm_job_id']} of {event.step_key}: {meta['slurm_state']} on "
-                        f"{meta['node']}, elapsed {meta['elapsed']}, MaxRSS {meta['max_rss']}, "
-                        f"TRES {meta['alloc_tres']}, exit {meta['exit_code']}",
-                        EngineEventData(metadata=meta),
-                    )
+            if event.step_key and (
+                event.is_step_success or event.is_step_failure or event.is_step_up_for_retry
+            ):
+                handler.step_ended(plan_context.run_id, event.step_key)
+            self._report(plan_context, execution_plan, wait=True)
+        # the run is complete: wait (polling as before) for the jobs of its last steps to end —
+        # unless it was interrupted, then report what is known now
+        interrupted = handler.steps_in_flight(plan_context.run_id)
+        self._report(plan_context, execution_plan, wait=not interrupted)
+        while handler.awaiting:
+            time.sleep(handler.config.poll_interval_s)
+            self._report(plan_context, execution_plan, wait=not check_captured_interrupt())
+
+    def _report(self, plan_context: Any, execution_plan: Any, wait: bool) -> None:
+        if not self._handler.awaiting:
+            return
+        for post in self._handler.finished_jobs(wait):
+            step = execution_plan.get_step_by_key(post.step_key)
+            DagsterEvent.engine_event(
+                plan_context.for_step(step), post.message, EngineEventData(metadata=post.metadata)
+            )
 
 
 @executor(

@@ -95,6 +95,7 @@ def test_local_mode_runs_each_step_as_a_submitit_job(tmp_path, demo_dataset, mod
     out = done.stdout + done.stderr
     assert done.returncode == 0 and "RUN_SUCCESS" in out, out[-3000:]
     assert out.count("as local job") == 2  # one submitit job per step
+    assert out.count(": COMPLETED") == 2 and out.count("Local job ") == 2, out[-3000:]  # after each job
     folder = next((tmp_path / "jobs").iterdir())
     assert oct(os.stat(tmp_path / "jobs").st_mode & 0o777) == "0o700"  # pickles execute: private
     assert len(list(folder.glob("*_result.pkl"))) == 2
