@@ -14,8 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import signal
-import threading
 import types
 import typing
 from pathlib import Path
@@ -26,6 +24,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import model_validator
 
 from sec_assets.core.settings import Settings, load_settings, validated
+from sec_assets.executor.protocol import install_time_limit_handler
 
 # fixed when the code location loads (they define the partitions), so not a per-run setting
 NOT_PER_RUN = ("octaves",)
@@ -57,22 +56,7 @@ class SecResourceBase(ConfigurableResource):
     def setup_for_execution(self, context: InitResourceContext) -> None:
         """Under the submitit executor (a Slurm job), turn the wrapper's time-limit signal into a
         stop request in the step (see :mod:`sec_assets.executor.protocol`)."""
-        if (
-            os.environ.get("SEC_SLURM_STEP") != "1"
-            or threading.current_thread() is not threading.main_thread()
-        ):
-            return
-        from sec_assets.executor import TIME_LIMIT_SIGNAL, SlurmTimeLimitError
-
-        def time_limit(signum: int, _frame: Any) -> None:
-            delay = os.environ.get("SEC_SLURM_SIGNAL_DELAY_S", "?")
-            raise SlurmTimeLimitError(
-                f"Slurm time limit: job {os.environ.get('SLURM_JOB_ID', '?')} was signalled {delay} s before "
-                "its time limit and stopped cleanly (nothing partial was written). Raise time_min in the "
-                "asset's sec/resources tag or with the run tag sec/slurm/time_min."
-            )
-
-        signal.signal(TIME_LIMIT_SIGNAL, time_limit)  # TEMP until the executor package lands
+        install_time_limit_handler()
 
     @property
     def home_path(self) -> Path:

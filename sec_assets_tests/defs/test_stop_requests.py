@@ -20,7 +20,7 @@ from dagster import DagsterInstance, materialize
 
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs import ALL_ASSETS
-from sec_assets.executor import STEP_ENV_FLAG, TIME_LIMIT_SIGNAL
+from sec_assets.executor.protocol import STEP_ENV_FLAG, TIME_LIMIT_SIGNAL
 from sec_assets.resources import SecResource
 from sec_assets.testing.signals import tone
 

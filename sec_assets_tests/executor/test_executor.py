@@ -1,4 +1,4 @@
-"""The submitit executor's pure parts: resource requests, job names, sacct parsing, local mode."""
+"""The submitit executor: resource requests, job names, the mode check, local mode end to end."""
 
 import json
 import os
@@ -8,27 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from sec_assets.executor import (
-    CONFIG_SCHEMA,
-    SubmititConfig,
-    job_name,
-    parse_sacct,
-    step_requests,
-)
+from sec_assets.executor import job_name, step_requests
+from sec_assets_tests.executor.helpers import make_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def _config(**overrides):
-    values = {k: (f.default_value if f.default_provided else None) for k, f in CONFIG_SCHEMA.items()}
-    values.update(mode="slurm", folder="/tmp/x", python="", partition="cpu", gpu_partition="gpu")
-    values.update(overrides)
-    return SubmititConfig.from_dagster(values)
-
-
 def test_requests_come_from_defaults_then_asset_tag_then_run_tags():
-    config = _config(cpus=2, mem_gb=4.0, time_min=60)
+    config = make_config(cpus=2, mem_gb=4.0, time_min=60)
     assert step_requests(config, {}, {}) == {
         "gpus": 0,
         "cpus": 2,
@@ -53,24 +41,6 @@ def test_job_names_are_deterministic_and_safe():
     assert job_name(run_id, "clap_embeddings", 0) == "sec-0757e8af-clap_embeddings-a0"
     assert job_name(run_id, "clap_embeddings", 1) == "sec-0757e8af-clap_embeddings-a1"
     assert job_name(run_id, "weird[step]/x", 2) == "sec-0757e8af-weird_step__x-a2"
-
-
-def test_sacct_output_is_read_per_allocation_with_the_steps_peak_rss():
-    fields = ("JobID", "State", "ExitCode", "NodeList", "Elapsed", "MaxRSS", "AllocTRES")
-    text = "\n".join(
-        [
-            "41|COMPLETED|0:0|gpu1|00:00:12||billing=1,cpu=1,gres/gpu=1,mem=1G,node=1",
-            "41.batch|COMPLETED|0:0|gpu1|00:00:12|1168576K|cpu=1,gres/gpu=1,mem=1G,node=1",
-            "41.0|COMPLETED|0:0|gpu1|00:00:11|2.5G|cpu=1,gres/gpu=1,mem=1G,node=1",
-            "42|CANCELLED by 0|0:15|cpu2|00:00:03||billing=1,cpu=1,mem=1G,node=1",
-            "43|PENDING|0:0|None assigned|00:00:00||",
-        ]
-    )
-    rows = parse_sacct(text, fields)
-    assert rows["41"]["State"] == "COMPLETED" and rows["41"]["MaxRSS"] == "2.5G"
-    assert "gres/gpu=1" in rows["41"]["AllocTRES"] and rows["41"]["NodeList"] == "gpu1"
-    assert rows["42"]["State"].startswith("CANCELLED") and rows["42"]["ExitCode"] == "0:15"
-    assert rows["43"]["State"] == "PENDING"
 
 
 def test_unknown_executor_mode_is_refused():
@@ -125,6 +95,7 @@ def test_local_mode_runs_each_step_as_a_submitit_job(tmp_path, demo_dataset, mod
     out = done.stdout + done.stderr
     assert done.returncode == 0 and "RUN_SUCCESS" in out, out[-3000:]
     assert out.count("as local job") == 2  # one submitit job per step
+    assert out.count(": COMPLETED") == 2 and out.count("Local job ") == 2, out[-3000:]  # after each job
     folder = next((tmp_path / "jobs").iterdir())
     assert oct(os.stat(tmp_path / "jobs").st_mode & 0o777) == "0o700"  # pickles execute: private
     assert len(list(folder.glob("*_result.pkl"))) == 2

@@ -18,7 +18,7 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance
 from sec_assets.testing.demo_data import write_demo_dataset
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
@@ -223,7 +223,7 @@ def test_class_partition_runs_one_slurm_job_per_step_on_the_right_nodes(cluster_
 
 def test_scancel_becomes_a_clear_failure_and_the_retry_succeeds(cluster_env, tmp_path):
     env = {**cluster_env, "SEC_TEST_SLEEP_S": "120"}
-    proc = _materialize(env, "sec_assets_tests.slurm_defs", "sleepy")
+    proc = _materialize(env, "sec_assets_tests.cluster.slurm_defs", "sleepy")
     job_id = _wait_for_step_start(tmp_path / "submitit", "-sleepy-a0")
     subprocess.run(["scancel", job_id], check=True)
     out = proc.communicate(timeout=300)[0]
@@ -242,7 +242,7 @@ def test_scancel_becomes_a_clear_failure_and_the_retry_succeeds(cluster_env, tmp
 
 def test_cancelling_the_run_leaves_no_slurm_job(cluster_env, tmp_path):
     env = {**cluster_env, "SEC_TEST_SLEEP_S": "300"}
-    proc = _materialize(env, "sec_assets_tests.slurm_defs", "sleepy")
+    proc = _materialize(env, "sec_assets_tests.cluster.slurm_defs", "sleepy")
     _wait_for_step_start(tmp_path / "submitit", "-sleepy-a0")
     proc.send_signal(signal.SIGINT)  # what Dagster's run termination does to the run worker
     out = proc.communicate(timeout=120)[0]
@@ -262,7 +262,7 @@ def test_cancelling_the_run_leaves_no_slurm_job(cluster_env, tmp_path):
 
 def test_time_limit_fails_with_a_clear_message(cluster_env):
     env = {**cluster_env, "SEC_SLURM_SIGNAL_DELAY_S": "45"}
-    proc = _materialize(env, "sec_assets_tests.slurm_defs", "over_time")
+    proc = _materialize(env, "sec_assets_tests.cluster.slurm_defs", "over_time")
     out = proc.communicate(timeout=300)[0]
     assert proc.returncode != 0
     with DagsterInstance.get() as instance:

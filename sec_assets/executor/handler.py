@@ -1,0 +1,307 @@
+"""The step handler (launch / watch / cancel one submitit job per step) and the executor."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import submitit
+from dagster import MetadataValue, executor
+from dagster import _check as check
+from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
+from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
+from dagster._core.execution.retries import RetryMode
+from dagster._core.executor.step_delegating import (
+    CheckStepHealthResult,
+    StepDelegatingExecutor,
+    StepHandler,
+    StepHandlerContext,
+)
+from dagster._utils.interrupts import check_captured_interrupt
+
+from sec_assets.executor.config import CONFIG_SCHEMA, SubmititConfig, job_name, step_requests
+from sec_assets.executor.node import run_dagster_step
+from sec_assets.executor.report import PostJobEvent, failure_reason, post_job_event
+from sec_assets.executor.sacct import SacctPoller, base_state, is_terminal
+
+
+@dataclass(eq=False)
+class JobRecord:
+    job_id: str
+    name: str
+    step_key: str
+    attempt: int
+    folder: Path
+    submitted: float = field(default_factory=time.time)
+    finished_seen: float | None = None  # when a terminal state was first seen
+    job: Any = None  # the submitit Job (None after an orchestrator restart)
+    step_ended: float | None = None  # monotonic time the executor saw the step's last event
+    reported: bool = False  # the post-job engine event was emitted
+
+    @property
+    def stdout(self) -> Path:
+        return submitit.core.utils.JobPaths(self.folder, job_id=self.job_id, task_id=0).stdout
+
+    @property
+    def stderr(self) -> Path:
+        return submitit.core.utils.JobPaths(self.folder, job_id=self.job_id, task_id=0).stderr
+
+
+def recorded_job(instance: Any, run_id: str, step_key: str, folder: Path) -> JobRecord | None:
+    """The latest job submitted for a step of a run, read back from the run's engine events
+    (how an orchestrator that restarted finds the Slurm jobs it had submitted)."""
+    for entry in reversed(instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)):
+        event = entry.dagster_event
+        if event is None or event.step_key != step_key or event.engine_event_data is None:
+            continue
+        meta = event.engine_event_data.metadata
+        if "submitit_job_id" in meta and "job_name" in meta:
+            return JobRecord(
+                str(meta["submitit_job_id"].value),
+                str(meta["job_name"].value),
+                step_key,
+                int(meta["attempt"].value),
+                folder / run_id,
+            )
+    return None
+
+
+class SubmititStepHandler(StepHandler):
+    """Launch / watch / cancel one submitit job per step (see the package docstring)."""
+
+    def __init__(self, config: SubmititConfig) -> None:
+        self.config = config
+        self.jobs: dict[tuple[str, str], JobRecord] = {}  # (run id, step key) → latest job
+        self.awaiting: list[JobRecord] = []  # steps that have ended, jobs not yet (post-job event)
+        self.poller = SacctPoller(config.poll_interval_s)
+
+    @property
+    def name(self) -> str:
+        return f"submitit-{self.config.mode}"
+
+    def _step_key(self, ctx: StepHandlerContext) -> str:
+        keys = ctx.execute_step_args.step_keys_to_execute
+        check.invariant(keys is not None and len(keys) == 1, "one step per job")
+        return keys[0]  # type: ignore[index]
+
+    def _folder(self, run_id: str) -> Path:
+        root = self.config.folder
+        root.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o700)  # the pickles in it execute on the nodes
+        folder = root / run_id
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder
+
+    def _executor(self, folder: Path, req: Mapping[str, Any], name: str) -> submitit.AutoExecutor:
+        mode = self.config.mode
+        kwargs: dict[str, Any] = {}
+        if mode == "slurm":
+            kwargs["slurm_python"] = self.config.python
+        elif mode == "local":
+            kwargs["local_python"] = self.config.python
+        ex = submitit.AutoExecutor(folder=folder, cluster=mode, **kwargs)
+        params: dict[str, Any] = {"name": name, "timeout_min": int(req["time_min"])}
+        if mode == "slurm":
+            extra = {"no_requeue": True, **self.config.extra}
+            if self.config.account:
+                extra["account"] = self.config.account
+            params.update(
+                slurm_partition=req["partition"],
+                cpus_per_task=int(req["cpus"]),
+                slurm_mem=f"{int(float(req['mem_gb']) * 1024)}M",
+                slurm_signal_delay_s=self.config.signal_delay_s,
+                slurm_setup=list(self.config.setup),
+                slurm_additional_parameters=extra,
+            )
+            if int(req["gpus"]) > 0:
+                params["gpus_per_node"] = int(req["gpus"])
+            if self.config.qos:
+                params["slurm_qos"] = self.config.qos
+        ex.update_parameters(**params)
+        return ex
+
+    def launch_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
+        ctx = step_handler_context
+        step_key = self._step_key(ctx)
+        run = ctx.dagster_run
+        known = ctx.execute_step_args.known_state
+        attempt = known.get_retry_state().get_attempt_count(step_key) if known else 0
+        req = step_requests(self.config, ctx.step_tags[step_key], run.tags)
+        name = job_name(run.run_id, step_key, attempt)
+        folder = self._folder(run.run_id)
+        env = {e["name"]: e["value"] for e in ctx.execute_step_args.get_command_env()}
+        ex = self._executor(folder, req, name)
+        job = ex.submit(run_dagster_step, env, self.config.signal_delay_s)
+        record = JobRecord(str(job.job_id), name, step_key, attempt, folder, job=job)
+        self.jobs[(run.run_id, step_key)] = record
+        yield DagsterEvent.engine_event(
+            ctx.get_step_context(step_key),
+            f"Submitted step {step_key} (attempt {attempt}) as {self.config.mode} job {record.job_id} "
+            f"'{name}': partition {req['partition']}, {req['cpus']} CPUs, {req['gpus']} GPUs, "
+            f"{req['mem_gb']} GB, {req['time_min']} min",
+            EngineEventData(
+                metadata={
+                    "submitit_job_id": record.job_id,
+                    "job_name": name,
+                    "attempt": attempt,
+                    "mode": self.config.mode,
+                    "partition": str(req["partition"]),
+                    "gpus": int(req["gpus"]),
+                    "cpus": int(req["cpus"]),
+                    "stdout": MetadataValue.path(str(record.stdout)),
+                    "stderr": MetadataValue.path(str(record.stderr)),
+                }
+            ),
+        )
+
+    def _record(self, ctx: StepHandlerContext, step_key: str) -> JobRecord | None:
+        """The step's latest job, from memory or — after a restart — from the run's engine events."""
+        run_id = ctx.dagster_run.run_id
+        if (run_id, step_key) not in self.jobs:
+            record = recorded_job(ctx.instance, run_id, step_key, self.config.folder)
+            if record is None:
+                return None
+            self.jobs[(run_id, step_key)] = record
+        return self.jobs[(run_id, step_key)]
+
+    def _watched_ids(self) -> set[str]:
+        """Every job sacct is asked about: running ones, and ended steps awaiting their job's end."""
+        running = {r.job_id for r in self.jobs.values() if r.finished_seen is None and not r.reported}
+        return running | {r.job_id for r in self.awaiting}
+
+    def job_state(self, record: JobRecord) -> dict[str, str]:
+        """Slurm fields of the job (slurm mode), or a state derived from the local process."""
+        if self.config.mode == "slurm":
+            ids = sorted(self._watched_ids() | {record.job_id})
+            return self.poller.states(ids).get(record.job_id, {"State": "PENDING"})
+        job = record.job
+        if job is None:
+            return {"State": "UNKNOWN"}
+        if not job.done():
+            return {"State": "RUNNING"}
+        return {"State": "FAILED" if job.exception() is not None else "COMPLETED"}
+
+    def check_step_health(self, step_handler_context: StepHandlerContext) -> CheckStepHealthResult:
+        step_key = self._step_key(step_handler_context)
+        record = self._record(step_handler_context, step_key)
+        if record is None:
+            return CheckStepHealthResult.unhealthy(f"no job was recorded for step {step_key}")
+        info = self.job_state(record)
+        state = base_state(info)
+        if not is_terminal(state) or state == "UNKNOWN":
+            return CheckStepHealthResult.healthy()
+        now = time.time()
+        if record.finished_seen is None:
+            record.finished_seen = now
+        # the step writes its events before its job ends: give the event log a moment to be read
+        if state == "COMPLETED" and now - record.finished_seen < 3 * self.config.poll_interval_s:
+            return CheckStepHealthResult.healthy()
+        return CheckStepHealthResult.unhealthy(self.failure_reason(record, info))
+
+    def failure_reason(self, record: JobRecord, info: Mapping[str, str]) -> str:
+        return failure_reason(record, info)
+
+    def terminate_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
+        step_key = self._step_key(step_handler_context)
+        record = self._record(step_handler_context, step_key)
+        if record is None:
+            return
+        if self.config.mode == "slurm":
+            subprocess.run(["scancel", record.job_id], check=False, capture_output=True, timeout=60)
+        elif record.job is not None:
+            record.job.cancel(check=False)
+        yield DagsterEvent.engine_event(
+            step_handler_context.get_step_context(step_key),
+            f"Cancelled job {record.job_id} of step {step_key}",
+            EngineEventData(metadata={"submitit_job_id": record.job_id}),
+        )
+
+    # -- after a step: one engine event with the job's figures and log tails, once the job ended
+
+    def step_ended(self, run_id: str, step_key: str) -> None:
+        """The executor saw the step's success, failure or retry: wait for its job to end."""
+        record = self.jobs.get((run_id, step_key))
+        if record is not None and not record.reported and record.step_ended is None:
+            record.step_ended = time.monotonic()
+            self.awaiting.append(record)
+
+    def steps_in_flight(self, run_id: str) -> bool:
+        """Whether a job of the run has neither ended its step nor been reported (an interrupted run)."""
+        return any(
+            rid == run_id and not r.reported and r.step_ended is None for (rid, _), r in self.jobs.items()
+        )
+
+    def finished_jobs(self, wait: bool = True) -> list[PostJobEvent]:
+        """The post-job events of awaiting jobs that Slurm now reports ended — or that have been
+        awaited ``finish_wait_s`` (or all of them when ``wait`` is false). Never blocks: in slurm
+        mode one rate-limited sacct call serves every watched job (see :class:`SacctPoller`)."""
+        events = []
+        for record in list(self.awaiting):
+            info = self.job_state(record)
+            ended = is_terminal(base_state(info))
+            waited = time.monotonic() - (record.step_ended or 0.0)
+            if ended or not wait or waited >= self.config.finish_wait_s:
+                self.awaiting.remove(record)
+                record.reported = True
+                record.finished_seen = record.finished_seen or time.time()
+                events.append(post_job_event(record, info, self.config.mode, ended, waited))
+        return events
+
+
+class SubmititExecutor(StepDelegatingExecutor):
+    """The step-delegating executor, plus one engine event with the job's figures after each job."""
+
+    def __init__(self, handler: SubmititStepHandler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._handler = handler
+
+    def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[DagsterEvent]:
+        handler = self._handler
+        for event in super().execute(plan_context, execution_plan):
+            yield event
+            if event.step_key and (
+                event.is_step_success or event.is_step_failure or event.is_step_up_for_retry
+            ):
+                handler.step_ended(plan_context.run_id, event.step_key)
+            self._report(plan_context, execution_plan, wait=True)
+        # the run is complete: wait (polling as before) for the jobs of its last steps to end —
+        # unless it was interrupted, then report what is known now
+        interrupted = handler.steps_in_flight(plan_context.run_id)
+        self._report(plan_context, execution_plan, wait=not interrupted)
+        while handler.awaiting:
+            time.sleep(handler.config.poll_interval_s)
+            self._report(plan_context, execution_plan, wait=not check_captured_interrupt())
+
+    def _report(self, plan_context: Any, execution_plan: Any, wait: bool) -> None:
+        if not self._handler.awaiting:
+            return
+        for post in self._handler.finished_jobs(wait):
+            step = execution_plan.get_step_by_key(post.step_key)
+            DagsterEvent.engine_event(
+                plan_context.for_step(step), post.message, EngineEventData(metadata=post.metadata)
+            )
+
+
+@executor(
+    name="submitit",
+    config_schema=CONFIG_SCHEMA,
+    requirements=multiple_process_executor_requirements(),
+)
+def submitit_executor(init_context: Any) -> SubmititExecutor:
+    """Every step as a submitit job: on Slurm (``mode: slurm``), as local processes or in-process.
+
+    Settings left unset in the run's config come from the environment (read here, once per run)."""
+    config = SubmititConfig.from_dagster(init_context.executor_config)
+    return SubmititExecutor(
+        SubmititStepHandler(config),
+        retries=check.not_none(RetryMode.from_config(init_context.executor_config["retries"])),
+        max_concurrent=config.max_concurrent,
+        check_step_health_interval_seconds=max(1, int(config.poll_interval_s)),
+        sleep_seconds=min(1.0, config.poll_interval_s),
+        should_verify_step=True,
+    )
