@@ -8,6 +8,7 @@ same code runs in-process, in subprocesses or as Slurm jobs on other nodes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -15,7 +16,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import polars as pl
 from dagster import (
@@ -33,6 +34,7 @@ import sec_assets
 from sec_assets.core.audio.manifest import discover_classes
 from sec_assets.core.store import catalog
 from sec_assets.executor import RESOURCE_TAG
+from sec_assets.executor.protocol import SlurmTimeLimitError, SlurmTimeLimitReached
 from sec_assets.partitions import AUDIO_CLASS, OCTAVE
 from sec_assets.resources import SecResource
 
@@ -41,6 +43,8 @@ with warnings.catch_warnings():  # the mapping is "beta" in Dagster 1.13; tested
     BY_CLASS = MultiToSingleDimensionPartitionMapping(partition_dimension_name=AUDIO_CLASS)
     BY_OCTAVE = MultiToSingleDimensionPartitionMapping(partition_dimension_name=OCTAVE)
 ALL = AllPartitionMapping()
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # A step whose job ended without a result (scancel, node failure, preemption) is run again once;
 # every write is atomic and clap_embeddings resumes from its committed shards.
@@ -49,6 +53,21 @@ STEP_RETRY = RetryPolicy(max_retries=1, delay=2)
 # one Slurm job (one queue wait, one interpreter start) per step instead of one per class.
 ONE_RUN = BackfillPolicy.single_run()
 SEGMENT_SHARD = 64  # segments per Parquet file: bounds memory by the shard, not the class
+
+
+def asset_boundary(fn: Callable[P, R]) -> Callable[P, R]:
+    """Wrap an asset function: a stop request (:class:`SlurmTimeLimitError`, a ``BaseException`` so
+    no per-file handler below can swallow it) becomes an ordinary step failure here, where nothing
+    partial is left to commit, so the asset's ``RetryPolicy`` applies."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except SlurmTimeLimitError as stop:
+            raise SlurmTimeLimitReached(str(stop)) from stop
+
+    return wrapper
 
 
 def requests(**request: int | float | str) -> dict[str, str]:

@@ -17,7 +17,15 @@ from sec_assets.core.hashing import file_sha256
 from sec_assets.core.models import zero_shot
 from sec_assets.core.models.classifier import TrainedClassifier
 from sec_assets.core.store import catalog, storage
-from sec_assets.defs._shared import ALL, BY_OCTAVE, class_name, finish, registered_classes, upstream
+from sec_assets.defs._shared import (
+    ALL,
+    BY_OCTAVE,
+    asset_boundary,
+    class_name,
+    finish,
+    registered_classes,
+    upstream,
+)
 from sec_assets.partitions import AUDIO_CLASS, OCTAVE, octave_partitions
 from sec_assets.resources import SecResource
 
@@ -37,6 +45,7 @@ GROUP = "evaluation"
     description="Accuracy, macro precision / recall / F0.5, mAP, per-class figures and the "
     "confusion matrix on the held-out valid and test splits; Markdown + JSON report.",
 )
+@asset_boundary
 def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     n = int(context.partition_key)
     home = sec.home_path
@@ -99,6 +108,7 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
     f"prompt '{zero_shot.PROMPT}' per class, no training; accuracy, mAP, per-class report. "
     "Skipped with an explicit notice when the text model is absent.",
 )
+@asset_boundary
 def zero_shot_baseline(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     cfg = sec.settings
     home = sec.home_path

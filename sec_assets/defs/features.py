@@ -18,6 +18,7 @@ from sec_assets.defs._shared import (
     ONE_RUN,
     SEGMENT_SHARD,
     STEP_RETRY,
+    asset_boundary,
     each_partition,
     finish,
     requests,
@@ -51,6 +52,7 @@ def _loaded_clap(
     "duplicated); weights sha256, recipe and run in every row. Fails with the command to run when "
     "the model store is empty, unless allow_random_init (the demo) — then loudly flagged.",
 )
+@asset_boundary
 def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     return each_partition(context, lambda key: _clap_embeddings_one(context, sec, key))
 
@@ -137,6 +139,7 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
     description="Per segment, band levels in dB (re 20 µPa or dBFS) over 0.1-s frames for 1/n-octave "
     "bands (base-2 grid around 1 kHz, or IEC base 10), by the fast torch filterbank (CPU or CUDA).",
 )
+@asset_boundary
 def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     cfg = sec.settings
     spec = cfg.spectrograms

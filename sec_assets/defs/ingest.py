@@ -15,6 +15,7 @@ from sec_assets.defs._shared import (
     ONE_RUN,
     SEGMENT_SHARD,
     STEP_RETRY,
+    asset_boundary,
     class_name,
     each_partition,
     finish,
@@ -35,6 +36,7 @@ GROUP = "ingest"
     description="Every file under the class folder (recursive, hidden entries ignored): format, "
     "rate, channels, decodable frames, sha256; bad files recorded as failed with the reason.",
 )
+@asset_boundary
 def raw_manifest(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     return each_partition(context, lambda key: _raw_manifest_one(context, sec, key))
 
@@ -90,6 +92,7 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
     description="Fixed-length mono segments at the target rate (repeat-padded tails), with "
     "seeded noise augmentation; audio stored as float16 PCM, keyed by (class, sha256, round, index).",
 )
+@asset_boundary
 def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     return each_partition(context, lambda key: _augmented_segments_one(context, sec, key))
 

@@ -15,6 +15,7 @@ from sec_assets.defs._shared import (
     ALL,
     BY_OCTAVE,
     STEP_RETRY,
+    asset_boundary,
     finish,
     md_table,
     registered_classes,
@@ -38,6 +39,7 @@ GROUP = "training"
     description="train / es / valid / test assignment of every segment, cut per source file "
     "(content hash) and stratified by class: no recording is in two splits.",
 )
+@asset_boundary
 def splits(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     cfg = sec.settings
     train = cfg.training
@@ -112,6 +114,7 @@ def splits(context: AssetExecutionContext, sec: SecResource) -> MaterializeResul
     description="Linear soft-max classifier on CLAP embedding ⊕ band-level statistics, "
     "early-stopped on the es split; deterministic.",
 )
+@asset_boundary
 def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     cfg = sec.settings
     train = cfg.training

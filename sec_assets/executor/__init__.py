@@ -38,9 +38,11 @@ What a user gets:
 - **Time limit**: Slurm signals the job ``signal_delay_s`` before its limit (``--signal=USR2``);
   the wrapper forwards it to the step as SIGUSR1 (repeated until the step stops), and
   :class:`~sec_assets.resources.SecResource` turns that into a :class:`SlurmTimeLimitError` — a
-  ``BaseException``, so no per-file ``except Exception`` can swallow it — whose message says so:
-  the step stops cleanly (every write is atomic) and fails with "time limit" in its message. If
-  the limit comes first, the job ends TIMEOUT and the failure says that.
+  ``BaseException``, so no per-file ``except Exception`` can swallow it; the asset boundary
+  (``sec_assets.defs._shared.asset_boundary``) re-raises it as ``SlurmTimeLimitReached``, an
+  ordinary failure: the step stops cleanly (every write is atomic, nothing of the partition is
+  committed), fails with "time limit" in its message, and its ``RetryPolicy`` runs it again as a
+  new job. If the limit comes first, the job ends TIMEOUT and the failure says that.
 - **Metrics**: after each job, an engine event with sacct's node, elapsed, MaxRSS, allocated TRES
   (GPUs included) and exit code, and the paths and tails of the job's stdout/stderr. It is
   produced once Slurm reports the job ended (then its logs are complete; the step's own events

@@ -31,9 +31,16 @@ class SlurmTimeLimitError(BaseException):
     signal can arrive anywhere in the asset's code, including inside per-file error handling
     (``except Exception`` around one file, ``except RuntimeError`` around a probe). A stop request
     must never be swallowed there and recorded as that file's failure; it has to end the step.
-    Dagster reports any ``BaseException`` that leaves a step as a step failure with its class and
-    message (and, unlike an ``Exception``, does not retry it under the asset's ``RetryPolicy``).
+    The asset boundary (``sec_assets.defs._shared.asset_boundary``) turns it into
+    :class:`SlurmTimeLimitReached`, an ordinary step failure, once no per-file code is left above it.
     """
+
+
+class SlurmTimeLimitReached(RuntimeError):
+    """The step stopped at the time limit (raised from :class:`SlurmTimeLimitError` at the asset's
+    boundary): an ordinary failure, so the asset's ``RetryPolicy`` runs it again as a new job with
+    a fresh limit — a resumable step such as ``clap_embeddings`` continues from its committed
+    shards."""
 
 
 def step_env(signal_delay_s: int) -> dict[str, str]:

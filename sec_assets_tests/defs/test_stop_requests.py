@@ -3,7 +3,8 @@
 The step runs as it does in a Slurm job (``SEC_SLURM_STEP`` set, so the resource installs the
 time-limit handler); the signal is sent while the step has one of the class's files open — inside
 hashing, probing or decoding, where the per-file handlers are. The step must fail with the time-limit
-message, commit no partition, record no lineage and mark no file as failed.
+message, commit no partition, record no lineage and mark no file as failed; under the asset's
+``RetryPolicy`` the retry then commits exactly the rows of one successful attempt.
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ def _failure_text(result) -> str:
     return failures[0].step_failure_data.error.to_string()
 
 
+def _retry_text(result) -> str:
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retries) == 1
+    return retries[0].step_retry_data.error.to_string()
+
+
 def test_time_limit_during_the_manifest_scan_commits_nothing(
     big_class, make_settings, dagster_home, in_a_slurm_step
 ):
@@ -104,13 +111,14 @@ def test_time_limit_during_the_manifest_scan_commits_nothing(
     )
     assert not result.success, f"the stop request was swallowed: files recorded as failed {failed.rows()}"
     text = _failure_text(result)
-    assert "SlurmTimeLimitError" in text and "Slurm time limit" in text and "time_min" in text
+    assert "SlurmTimeLimitReached" in text and "SlurmTimeLimitError" in text  # raised at the boundary
+    assert "Slurm time limit" in text and "time_min" in text
     assert not storage.partition_dir(settings.home, "raw_manifest", {"audio_class": "birds"}).exists()
     assert catalog.read_lineage(settings.home, "raw_manifest", "birds") is None
     assert catalog.query(settings.home, "SELECT count(*) FROM audio_files").item() == 0
 
 
-def test_time_limit_while_segmenting_commits_nothing(
+def test_time_limit_while_segmenting_commits_nothing_and_the_retry_all_of_it(
     big_class, make_settings, dagster_home, monkeypatch, in_a_slurm_step
 ):
     settings = make_settings(big_class, segment_seconds=0.5, min_segment_seconds=0.1)
@@ -123,11 +131,13 @@ def test_time_limit_while_segmenting_commits_nothing(
     assert manifest.rows() == [("ok", FILES)]
     monkeypatch.setenv(STEP_ENV_FLAG, "1")
     watcher = _signal_when_file_open(big_class / "birds", after=FILES // 3)
-    result = _run(settings, ["augmented_segments"])
+    result = _run(settings, ["augmented_segments"])  # STEP_RETRY: one more attempt, no signal then
     watcher.join(timeout=5)
-    events = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
-    skipped = [e.event_specific_data.materialization.metadata["failures"] for e in events]
-    assert not result.success, f"the stop request was swallowed: skipped files {skipped}"
-    assert "Slurm time limit" in _failure_text(result)
-    assert not storage.partition_dir(settings.home, "augmented_segments", {"audio_class": "birds"}).exists()
-    assert catalog.read_lineage(settings.home, "augmented_segments", "birds") is None
+    assert "SlurmTimeLimitReached" in _retry_text(result) and "Slurm time limit" in _retry_text(result)
+    mats = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+    assert len(mats) == 1  # only the retry committed
+    meta = mats[0].event_specific_data.materialization.metadata
+    assert meta["files_failed_to_segment"].value == 0, f"stop request swallowed: {meta['failures']}"
+    assert result.success and meta["segments"].value == 2 * FILES  # two 0.5-s segments per 1-s file
+    rows = catalog.query(settings.home, "SELECT count(*), count(DISTINCT segment_key) FROM segments").row(0)
+    assert rows == (2 * FILES, 2 * FILES)  # the rows of one successful attempt, none twice
