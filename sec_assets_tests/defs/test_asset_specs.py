@@ -107,3 +107,19 @@ def test_each_stage_is_one_asset_group_and_definitions_compose_them_all():
     ]
     assert defs.resolve_job_def("class_features") is not None
     assert defs.resolve_sensor_def("landing_folder_sensor") is not None
+
+
+def test_each_step_asks_slurm_for_what_it_uses():
+    """The embeddings need a GPU; the classifier trains on the CPU and must not wait in the GPU queue."""
+    from sec_assets.defs import ALL_ASSETS
+    from sec_assets.executor import step_requests
+    from sec_assets_tests.executor.helpers import make_config
+
+    config = make_config(cpus=2)
+    asked = {
+        a.key.to_user_string(): step_requests(config, {k: str(v) for k, v in a.op.tags.items()}, {})
+        for a in ALL_ASSETS
+    }
+    assert {k for k, r in asked.items() if r["gpus"]} == {"clap_embeddings"}
+    assert asked["clap_embeddings"]["partition"] == "gpu"
+    assert (asked["trained_classifier"]["partition"], asked["trained_classifier"]["cpus"]) == ("cpu", 2)
