@@ -58,29 +58,71 @@ wrapper by reference; those queued before this became a package name
 ``sec_assets.executor.run_dagster_step``, which stays importable from here.
 """
 
-from sec_assets.executor.config import (
-    CONFIG_SCHEMA,
-    ENV_SETTINGS,
-    EXECUTOR_MODES,
-    RESOURCE_TAG,
-    RUN_TAG_PREFIX,
-    ExecutorConfigError,
-    SubmititConfig,
-    env_defaults,
-    executor_mode,
-    job_name,
-    step_requests,
-)
-from sec_assets.executor.handler import (
-    JobRecord,
-    SubmititExecutor,
-    SubmititStepHandler,
-    recorded_job,
-    submitit_executor,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# the node-side wrapper and the protocol import no Dagster: a job's interpreter reaches the
+# wrapper's signal handlers within a fraction of a second of starting (Slurm's early time-limit
+# signal can come soon after the job starts), so everything else here is imported on first use
 from sec_assets.executor.node import run_dagster_step
 from sec_assets.executor.protocol import TIME_LIMIT_SIGNAL, SlurmTimeLimitError, install_time_limit_handler
-from sec_assets.executor.sacct import ACTIVE_STATES, STATE_HINTS, SacctPoller, parse_sacct
+
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "CONFIG_SCHEMA",
+            "ENV_SETTINGS",
+            "EXECUTOR_MODES",
+            "RESOURCE_TAG",
+            "RUN_TAG_PREFIX",
+            "ExecutorConfigError",
+            "SubmititConfig",
+            "env_defaults",
+            "executor_mode",
+            "job_name",
+            "step_requests",
+        ),
+        "sec_assets.executor.config",
+    ),
+    **dict.fromkeys(
+        ("JobRecord", "SubmititExecutor", "SubmititStepHandler", "recorded_job", "submitit_executor"),
+        "sec_assets.executor.handler",
+    ),
+    **dict.fromkeys(
+        ("ACTIVE_STATES", "STATE_HINTS", "SacctPoller", "parse_sacct"), "sec_assets.executor.sacct"
+    ),
+}
+
+if TYPE_CHECKING:
+    from sec_assets.executor.config import (
+        CONFIG_SCHEMA,
+        ENV_SETTINGS,
+        EXECUTOR_MODES,
+        RESOURCE_TAG,
+        RUN_TAG_PREFIX,
+        ExecutorConfigError,
+        SubmititConfig,
+        env_defaults,
+        executor_mode,
+        job_name,
+        step_requests,
+    )
+    from sec_assets.executor.handler import (
+        JobRecord,
+        SubmititExecutor,
+        SubmititStepHandler,
+        recorded_job,
+        submitit_executor,
+    )
+    from sec_assets.executor.sacct import ACTIVE_STATES, STATE_HINTS, SacctPoller, parse_sacct
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sec_assets.executor' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "ACTIVE_STATES",

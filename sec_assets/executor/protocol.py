@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 STEP_ENV_FLAG = "SEC_SLURM_STEP"  # "1" in the step process started by the wrapper
@@ -22,6 +23,10 @@ TIME_LIMIT_SIGNAL = signal.SIGUSR1  # what the wrapper sends the step before the
 STOP_REPEAT_S = 5.0  # the wrapper repeats it this often until the step has stopped
 # printed by the wrapper to the job's stderr; the executor looks for it to explain a failure
 TIME_LIMIT_NOTICE = "Slurm signalled the time limit"
+# what srun prints when Slurm's early signal (USR2, ``--signal=USR2@signal_delay_s``) kills a task
+# that has no handler yet: the interpreter was still starting (imports, unpickling the job) when
+# the signal came, so neither the wrapper nor the step could stop cleanly
+EARLY_SIGNAL_KILLED = "User defined signal 2"
 
 
 class SlurmTimeLimitError(BaseException):
@@ -43,9 +48,23 @@ class SlurmTimeLimitReached(RuntimeError):
     shards."""
 
 
-def step_env(signal_delay_s: int) -> dict[str, str]:
+# Dagster mirrors a step's captured output to the process's real stderr (the job's log) with a
+# ``tail -F`` child that it terminates the moment the step ends, before tail (1-s poll) has copied
+# the last lines: a job's log lost its final lines (``STEP_SUCCESS``…) — 2 of 4 jobs in one run on
+# a loaded 2-core machine, while Dagster's own captured log had them (Dagster issue 23336; their
+# knob). The wrapper gives the tail this long, unless the user set it.
+COMPUTE_LOG_TAIL_WAIT_ENV = "DAGSTER_COMPUTE_LOG_TAIL_WAIT_AFTER_FINISH"
+COMPUTE_LOG_TAIL_WAIT_S = "3"
+
+
+def step_env(signal_delay_s: int, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """What the wrapper adds to the step's environment."""
-    return {STEP_ENV_FLAG: "1", SIGNAL_DELAY_ENV: str(signal_delay_s)}
+    environ = os.environ if environ is None else environ
+    return {
+        STEP_ENV_FLAG: "1",
+        SIGNAL_DELAY_ENV: str(signal_delay_s),
+        COMPUTE_LOG_TAIL_WAIT_ENV: environ.get(COMPUTE_LOG_TAIL_WAIT_ENV) or COMPUTE_LOG_TAIL_WAIT_S,
+    }
 
 
 def time_limit_message() -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagster import MetadataValue
 
-from sec_assets.executor.protocol import TIME_LIMIT_NOTICE
+from sec_assets.executor.protocol import EARLY_SIGNAL_KILLED, TIME_LIMIT_NOTICE
 from sec_assets.executor.sacct import STATE_HINTS, base_state
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ def failure_reason(record: JobRecord, info: Mapping[str, str]) -> str:
     stderr = tail(record.stderr)
     if TIME_LIMIT_NOTICE in stderr or state == "TIMEOUT":
         hint = STATE_HINTS["TIMEOUT"]
+    elif EARLY_SIGNAL_KILLED in stderr:
+        hint = STATE_HINTS["TIMEOUT_AT_START"]
     return (
         f"Slurm job {record.job_id} ('{record.name}') ended {info.get('State', state)} "
         f"(exit {info.get('ExitCode', '?')}, node {info.get('NodeList', '?')}, "

@@ -11,6 +11,9 @@ ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", 
 STATE_HINTS = {
     "TIMEOUT": "the job reached its Slurm time limit (raise time_min in the asset's sec/resources tag "
     "or the run tag sec/slurm/time_min)",
+    "TIMEOUT_AT_START": "Slurm signalled the time limit while the job was still starting (interpreter "
+    "start-up and imports took longer than time_min minus signal_delay_s): raise time_min in the "
+    "asset's sec/resources tag or the run tag sec/slurm/time_min",
     "OUT_OF_MEMORY": "the job ran out of memory (raise mem_gb)",
     "CANCELLED": "the job was cancelled (scancel, an administrator or preemption)",
     "PREEMPTED": "the job was preempted",

@@ -99,3 +99,7 @@ def test_local_mode_runs_each_step_as_a_submitit_job(tmp_path, demo_dataset, mod
     folder = next((tmp_path / "jobs").iterdir())
     assert oct(os.stat(tmp_path / "jobs").st_mode & 0o777) == "0o700"  # pickles execute: private
     assert len(list(folder.glob("*_result.pkl"))) == 2
+    logs = sorted(folder.glob("*_log.err"))
+    assert len(logs) == 2
+    for log in logs:  # each job's log keeps the step's last lines (Dagster's mirror is given time)
+        assert "STEP_SUCCESS" in log.read_text(errors="replace"), log.read_text(errors="replace")[-2000:]

@@ -61,7 +61,9 @@ def test_the_resource_installs_it(monkeypatch, restore_time_limit_handler, tmp_p
 
 
 def test_the_wrapper_gives_the_step_the_protocol_env():
-    assert step_env(45) == {"SEC_SLURM_STEP": "1", "SEC_SLURM_SIGNAL_DELAY_S": "45"}
+    wait = "DAGSTER_COMPUTE_LOG_TAIL_WAIT_AFTER_FINISH"  # the job's log keeps the step's last lines
+    assert step_env(45, {}) == {"SEC_SLURM_STEP": "1", "SEC_SLURM_SIGNAL_DELAY_S": "45", wait: "3"}
+    assert step_env(45, {wait: "5"})[wait] == "5"  # the user's own value wins
 
 
 def test_protocol_needs_no_dagster():
@@ -88,3 +90,17 @@ def test_jobs_queued_before_the_split_still_find_the_wrapper():
     assert pickle.loads(b"csec_assets.executor\nrun_dagster_step\n.") is run_dagster_step  # protocol 0
     # new pickles name the module it lives in now, and load too
     assert pickle.loads(pickle.dumps(run_dagster_step)) is run_dagster_step
+
+
+def test_the_node_wrapper_starts_without_importing_dagster():
+    """A job's interpreter must reach the wrapper's signal handlers fast: Slurm's early time-limit
+    signal can come seconds after the job starts, and kills a process that has no handler yet."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pickle, sys; f = pickle.loads(b'csec_assets.executor\\nrun_dagster_step\\n.');"
+        "print(f.__module__, sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'torch')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "sec_assets.executor.node []"
