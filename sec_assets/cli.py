@@ -64,9 +64,15 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     import duckdb
     import polars as pl
 
-    from sec_assets.core.store.catalog import query
+    from sec_assets.core.store.catalog import catalog_path, query
 
-    settings = load_settings()
+    settings = load_settings(home=args.home)
+    path = catalog_path(settings.home)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no catalog at {path}: nothing was materialized under that home. Point this command at "
+            "the right one with --home DIR, SEC_HOME=DIR or `home:` in the settings file (SEC_CONFIG)"
+        )
     try:
         frame = query(settings.home, args.sql)
     except duckdb.Error as exc:
@@ -196,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.set_defaults(func=cmd_scan)
     cat = sub.add_parser("catalog", help="read-only SQL query of the lineage catalog")
     cat.add_argument("sql")
+    cat.add_argument("--home", help="the SEC_HOME holding catalog.duckdb (default: SEC_HOME or settings)")
     cat.add_argument("--format", choices=["table", "csv", "json"], default="table")
     cat.add_argument("--max-rows", type=int, default=50)
     cat.set_defaults(func=cmd_catalog)

@@ -1,7 +1,7 @@
 """Project settings, declared once: typed defaults ← a YAML file ← ``SEC_*`` environment variables.
 
-Every setting is a field of exactly one **stage group** below (paths, segments, spectrograms,
-embeddings, training, runtime); :class:`Settings` is all groups together, flat, so YAML keys,
+Every setting is a field of exactly one **stage group** below (paths, files, segments,
+spectrograms, embeddings, training, runtime); :class:`Settings` is all groups together, flat, so YAML keys,
 environment variables and the Dagster launchpad use the same names. The Dagster resource
 (:mod:`sec_assets.resources`) is generated from these fields — nothing is declared twice — and
 validates through :class:`Settings`, so a bad value fails with the setting's name and the allowed
@@ -32,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 
+from sec_assets.core.audio.manifest import FilePolicy
+from sec_assets.core.audio.samples import NonFinitePolicy, OverFullScalePolicy, SamplePolicy
 from sec_assets.core.audio.segments import SegmentParams
 
 SPLITS = ("train", "es", "valid", "test")
@@ -78,6 +80,20 @@ class PathSettings(_Group):
     models: Path | None = Field(None, description="model store (SEC_MODELS); default <home>/models")
 
 
+class FileSettings(_Group):
+    """Which decodable files are usable, and what is done to their samples (graded in raw_manifest)."""
+
+    non_finite_samples: NonFinitePolicy = Field(
+        "fail", description="NaN/±inf samples: 'fail' the file (reason names them) or set them to 'zero'"
+    )
+    over_full_scale: OverFullScalePolicy = Field(
+        "scale", description="float samples beyond ±1: 'scale' the file by 1/peak, 'clip' to ±1, or 'fail'"
+    )
+    min_clip_seconds: float = Field(
+        0.1, gt=0, description="a file shorter than one segment needs this much audio (repeat-padded)"
+    )
+
+
 class SegmentSettings(_Group):
     target_sample_rate: PositiveInt = Field(44100, description="segments are resampled to this rate")
     segment_seconds: float = Field(7.0, gt=0, description="segment length")
@@ -93,7 +109,9 @@ class SegmentSettings(_Group):
     )
     max_rounds: PositiveInt = Field(16, description="rounds per class at most (round 0 included)")
     noise_mix: float = Field(0.3, ge=0, le=1, description="fraction of noise mixed in")
-    gain_db_range: tuple[float, float] = Field((0.0, 0.0), description="random gain, dB (low, high)")
+    gain_db_range: tuple[float, float] = Field(
+        (0.0, 0.0), description="random gain, dB (low, high), within [-60, 40] (float16 storage)"
+    )
     time_shift_seconds: float = Field(0.0, ge=0, description="random circular shift up to ± this")
 
     @field_validator("channel", mode="before")
@@ -106,6 +124,8 @@ class SegmentSettings(_Group):
     def _check_gain(cls, value: tuple[float, float]) -> tuple[float, float]:
         if value[0] > value[1]:
             raise ValueError(f"gain_db_range must be (low, high) with low ≤ high, got {value}")
+        if value[0] < -60 or value[1] > 40:
+            raise ValueError(f"gain_db_range must lie within [-60, 40] dB, got {value}")
         return value
 
 
@@ -175,6 +195,7 @@ class RuntimeSettings(_Group):
 
 GROUPS: tuple[type[_Group], ...] = (
     PathSettings,
+    FileSettings,
     SegmentSettings,
     SpectrogramSettings,
     EmbeddingSettings,
@@ -184,7 +205,13 @@ GROUPS: tuple[type[_Group], ...] = (
 
 
 class Settings(
-    PathSettings, SegmentSettings, SpectrogramSettings, EmbeddingSettings, TrainingSettings, RuntimeSettings
+    PathSettings,
+    FileSettings,
+    SegmentSettings,
+    SpectrogramSettings,
+    EmbeddingSettings,
+    TrainingSettings,
+    RuntimeSettings,
 ):
     """Every tunable of the pipeline (all groups, flat); paths are resolved to absolute paths."""
 
@@ -207,6 +234,13 @@ class Settings(
         assert self.models is not None  # resolved by the validator
         return self.models
 
+    def file_policy(self) -> FilePolicy:
+        """The manifest's grading of decodable files (its identity in lineage)."""
+        return FilePolicy(
+            samples=SamplePolicy(self.non_finite_samples, self.over_full_scale),
+            min_clip_seconds=self.min_clip_seconds,
+        )
+
     @property
     def spectrograms(self) -> SpectrogramSettings:
         return SpectrogramSettings.pick(self)
@@ -226,6 +260,7 @@ class Settings(
             segment_seconds=self.segment_seconds,
             hop_seconds=self.hop_seconds or self.segment_seconds,
             min_segment_seconds=self.min_segment_seconds,
+            min_clip_seconds=self.min_clip_seconds,
             noise_mix=self.noise_mix,
             gain_db_range=self.gain_db_range,
             time_shift_seconds=self.time_shift_seconds,

@@ -53,6 +53,13 @@ STEP_RETRY = RetryPolicy(max_retries=1, delay=2)
 # one Slurm job (one queue wait, one interpreter start) per step instead of one per class.
 ONE_RUN = BackfillPolicy.single_run()
 SEGMENT_SHARD = 64  # segments per Parquet file: bounds memory by the shard, not the class
+# the columns of a step's failure table in the UI (the catalog's ``failures`` view has them all)
+FAILURE_COLUMNS = {
+    "segment_key": pl.String,
+    "source_sha256": pl.String,
+    "path": pl.String,
+    "reason": pl.String,
+}
 
 
 def asset_boundary(fn: Callable[P, R]) -> Callable[P, R]:

@@ -129,7 +129,12 @@ def zero_shot_baseline(context: AssetExecutionContext, sec: SecResource) -> Mate
                 f"stored embeddings were made with weights {sorted(used)}, the store now holds "
                 f"{model.weights_sha256}: re-materialize clap_embeddings first"
             )
-        audio = np.concatenate([np.asarray(f["embedding"].to_numpy(), dtype=np.float32) for f in frames])
+        audio = np.concatenate(
+            [
+                np.asarray(f["embedding"].to_numpy(), dtype=np.float32).reshape(-1, clap.EMBEDDING_DIM)
+                for f in frames
+            ]
+        )
         labels = np.concatenate([np.full(f.height, i) for i, f in enumerate(frames)])
         results = {"all": zero_shot.zero_shot(model, audio, labels, names)}
     except clap.TextModelUnavailable as exc:

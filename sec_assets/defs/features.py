@@ -4,23 +4,24 @@ import functools
 import time
 from collections.abc import Iterator
 
-import numpy as np
 import polars as pl
 import torch
 from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeResult, asset
 
-from sec_assets.core.audio.segments import decode_audio
 from sec_assets.core.devices import resolve_device
-from sec_assets.core.features import clap, embedding, octave
+from sec_assets.core.features import clap, embedding
+from sec_assets.core.features.spectrogram import LevelParams, spectrogram_shard
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs._shared import (
     BY_CLASS,
+    FAILURE_COLUMNS,
     ONE_RUN,
     SEGMENT_SHARD,
     STEP_RETRY,
     asset_boundary,
     each_partition,
     finish,
+    md_table,
     requests,
     upstream,
 )
@@ -95,6 +96,10 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
         commit_rows=emb.embed_commit_rows,
         progress=progress,
     )
+    for f in stats.failures:
+        context.log.warning(f"{key}: segment {f['segment_key']} left out: {f['reason']}")
+    if stats.total == 0:
+        context.log.warning(f"{key}: the class has no segments; wrote an empty partition")
     inputs = upstream(home, [("augmented_segments", key)])
     params = {
         "model_id": files.model_id,
@@ -117,6 +122,10 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
             "recipe": model.recipe,
             "device": model.device,
             "segments": stats.total,
+            "segments_failed": len(stats.failures),
+            "failures": md_table(
+                pl.DataFrame(stats.failures, schema=FAILURE_COLUMNS).select("segment_key", "reason")
+            ),
             "embedded_now": stats.embedded,
             "reused": stats.reused,
             "clips_per_second": round(stats.clips_per_second, 2),
@@ -146,13 +155,20 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
     keys = context.partition_key.keys_by_dimension
     key, n = keys[AUDIO_CLASS], int(keys[OCTAVE])
     home = sec.home_path
-    rate = cfg.target_sample_rate
-    bands = octave.band_grid(n, rate, spec.octave_base)
-    ref = octave.LEVEL_REFERENCES[spec.level_reference]
+    params = LevelParams(
+        n=n,
+        sample_rate=cfg.target_sample_rate,
+        frame_seconds=spec.frame_seconds,
+        reference=spec.level_reference,
+        floor_db=spec.floor_db,
+        base=spec.octave_base,
+    )
+    bands = params.bands
     device = resolve_device(spec.spectrogram_device)
     if device == "cpu":
         torch.set_num_threads(sec.cpu_count())
     counts = {"segments": 0, "n_frames": 0}
+    failures: list[dict[str, str]] = []
     started = time.perf_counter()
 
     def shards() -> Iterator[pl.DataFrame]:
@@ -160,62 +176,40 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
         for batch in storage.iter_partition_batches(
             home, "augmented_segments", {AUDIO_CLASS: key}, SEGMENT_SHARD, columns
         ):
-            if batch["sample_rate"].n_unique() != 1 or batch["sample_rate"][0] != rate:
-                raise ValueError(
-                    f"{key}: segments are at {sorted(batch['sample_rate'].unique())} Hz but the "
-                    f"configured target rate is {rate} Hz: re-materialize augmented_segments"
-                )
-            audio = np.stack([decode_audio(a) for a in batch["audio"]])
-            levels = octave.fast_levels(
-                audio,
-                rate,
-                n,
-                spec.frame_seconds,
-                ref=ref,
-                floor_db=spec.floor_db,
-                base=spec.octave_base,
-                device=device,
-                batch_size=spec.spectrogram_batch_size,
-            )
-            counts["segments"] += batch.height
-            counts["n_frames"] = levels.shape[1]
+            frame, failed = spectrogram_shard(batch, key, params, device, spec.spectrogram_batch_size)
+            for f in failed:
+                context.log.warning(f"{key} 1/{n}: segment {f['segment_key']} left out: {f['reason']}")
+            failures.extend(failed)
+            counts["segments"] += frame.height
+            counts["n_frames"] = frame["n_frames"][0] if frame.height else counts["n_frames"]
             context.log.debug(f"{key} 1/{n}: {counts['segments']} segments")
-            yield pl.DataFrame(
-                {
-                    "segment_key": batch["segment_key"],
-                    "partition_key": [key] * batch.height,
-                    "octave": [n] * batch.height,
-                    "source_sha256": batch["source_sha256"],
-                    "n_frames": [levels.shape[1]] * batch.height,
-                    "n_bands": [levels.shape[2]] * batch.height,
-                    "center_hz": [bands.center.tolist()] * batch.height,
-                    "levels_db": [lv.ravel() for lv in levels],
-                }
-            )
+            yield frame
 
+    partition = str(context.partition_key)
     written = catalog.write_table_partition(
         home, "octave_spectrograms", {AUDIO_CLASS: key, OCTAVE: str(n)}, shards()
     )
+    catalog.record_failures(home, asset="octave_spectrograms", partition_key=partition, rows=failures)
     elapsed = time.perf_counter() - started
     inputs = upstream(home, [("augmented_segments", key)])
-    params = {
-        "octave": n,
-        "frame_seconds": spec.frame_seconds,
-        "reference": spec.level_reference,
-        "floor_db": spec.floor_db,
-        "base": spec.octave_base,
-        "method": "fast_levels (frame route + exact decimated route)",
-        "device": device,
-    }
     return finish(
         context,
         sec=sec,
-        partition_key=str(context.partition_key),
+        partition_key=partition,
         written=written,
-        params=params,
+        params={
+            **vars(params),
+            "method": "fast_levels (frame route + exact decimated route)",
+            "device": device,
+        },
         inputs=inputs,
         metadata={
             "octave": n,
+            "segments": counts["segments"],
+            "segments_failed": len(failures),
+            "failures": md_table(
+                pl.DataFrame(failures, schema=FAILURE_COLUMNS).select("segment_key", "reason")
+            ),
             "bands": len(bands),
             "frames_per_segment": counts["n_frames"],
             "lowest_band_hz": round(float(bands.center[0]), 2),

@@ -6,12 +6,22 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeResult, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    Definitions,
+    MaterializeResult,
+    asset,
+)
 
-from sec_assets.core.audio.manifest import scan_class
-from sec_assets.core.audio.segments import SourceFile, encode_audio, plan_class, segment_source
+from sec_assets.core.audio.manifest import scan_class, source_files
+from sec_assets.core.audio.segments import encode_audio, plan_class, segment_source
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs._shared import (
+    FAILURE_COLUMNS,
     ONE_RUN,
     SEGMENT_SHARD,
     STEP_RETRY,
@@ -26,15 +36,17 @@ from sec_assets.partitions import AUDIO_CLASS, audio_class_partitions
 from sec_assets.resources import SecResource
 
 GROUP = "ingest"
+HAS_SEGMENTS = "has_segments"  # the asset check on augmented_segments
 
 
 @asset(
     partitions_def=audio_class_partitions,
     backfill_policy=ONE_RUN,
-    code_version="1",
+    code_version="2",
     group_name=GROUP,
     description="Every file under the class folder (recursive, hidden entries ignored): format, "
-    "rate, channels, decodable frames, sha256; bad files recorded as failed with the reason.",
+    "rate, channels, decodable frames, sha256, non-finite samples and peak; bad, too-short or "
+    "(by policy) non-finite files recorded as failed with the reason, repairs recorded.",
 )
 @asset_boundary
 def raw_manifest(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
@@ -49,12 +61,19 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
         if done % 200 == 0:
             context.log.info(f"{key}: scanned {done} files (last: {path.name})")
 
-    frame = scan_class(class_dir, name, key, progress)
+    policy = sec.settings.file_policy()
+    frame = scan_class(class_dir, name, key, progress, policy)
     written = catalog.write_table_partition(sec.home_path, "raw_manifest", {AUDIO_CLASS: key}, frame)
     ok = frame.filter(pl.col("status") == "ok")
     failed = frame.filter(pl.col("status") == "failed")
+    repaired = ok.filter(pl.col("repair").is_not_null())
+    warned = ok.filter(pl.col("warning").is_not_null())
     for row in failed.iter_rows(named=True):
         context.log.warning(f"{key}: {row['relative_path']} failed: {row['error']}")
+    for row in repaired.iter_rows(named=True):
+        context.log.warning(f"{key}: {row['relative_path']} repaired: {row['repair']}")
+    for row in warned.iter_rows(named=True):
+        context.log.warning(f"{key}: {row['relative_path']}: {row['warning']}")
     hours = float(ok["duration_s"].sum() or 0.0) / 3600
     all_classes = catalog.query(
         sec.home_path,
@@ -67,17 +86,25 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
         sec=sec,
         partition_key=key,
         written=written,
-        params={"audio_root": sec.audio_root_path},
+        params={
+            "audio_root": sec.audio_root_path,
+            **vars(policy.samples),
+            "min_clip_seconds": policy.min_clip_seconds,
+        },
         inputs=[],
         metadata={
             "class_name": name,
             "files": frame.height,
             "files_ok": ok.height,
             "files_failed": failed.height,
+            "files_repaired": repaired.height,
+            "files_with_warnings": warned.height,
             "class_hours": round(hours, 4),
             "total_hours_all_classes": round(float(all_classes["hours"]), 4),
             "classes_scanned": int(all_classes["classes"]),
             "failures": md_table(failed.select("relative_path", "error")),
+            "repairs": md_table(repaired.select("relative_path", "repair")),
+            "warnings": md_table(warned.select("relative_path", "warning")),
         },
     )
 
@@ -86,15 +113,53 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
     partitions_def=audio_class_partitions,
     backfill_policy=ONE_RUN,
     deps=[AssetDep("raw_manifest")],
-    code_version="2",
+    code_version="3",
     retry_policy=STEP_RETRY,
     group_name=GROUP,
-    description="Fixed-length mono segments at the target rate (repeat-padded tails), with "
-    "seeded noise augmentation; audio stored as float16 PCM, keyed by (class, sha256, round, index).",
+    check_specs=[
+        AssetCheckSpec(
+            HAS_SEGMENTS,
+            asset="augmented_segments",
+            description="every class of the run has at least one segment (WARN names the empty ones)",
+        )
+    ],
+    description="Fixed-length mono segments at the target rate (repeat-padded tails and short "
+    "clips), with seeded noise augmentation; audio stored as float16 PCM (never NaN/inf), keyed by "
+    "(class, sha256, round, index); each file's sample repair carried on its segments.",
 )
 @asset_boundary
 def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
-    return each_partition(context, lambda key: _augmented_segments_one(context, sec, key))
+    result = each_partition(context, lambda key: _augmented_segments_one(context, sec, key))
+    return MaterializeResult(
+        metadata=result.metadata, check_results=[_has_segments(sec, list(context.partition_keys))]
+    )
+
+
+def _has_segments(sec: SecResource, keys: list[str]) -> AssetCheckResult:
+    """WARN when a class of this run (or any catalogued class) has zero segments."""
+    counts = catalog.query(
+        sec.home_path,
+        "SELECT partition_key, rows FROM lineage WHERE asset = 'augmented_segments' ORDER BY 1",
+    )
+    empty_now = [
+        k for k in keys if counts.filter((pl.col("partition_key") == k) & (pl.col("rows") == 0)).height
+    ]
+    empty_all = counts.filter(pl.col("rows") == 0)["partition_key"].to_list()
+    return AssetCheckResult(
+        check_name=HAS_SEGMENTS,
+        passed=not empty_now,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            f"{len(empty_now)} of {len(keys)} classes have no segments: {', '.join(empty_now)}"
+            if empty_now
+            else f"all {len(keys)} classes have segments"
+        ),
+        metadata={
+            "empty_classes": ", ".join(empty_now) or "none",
+            "empty_classes_in_catalog": ", ".join(empty_all) or "none",
+            "empty_count_in_catalog": len(empty_all),
+        },
+    )
 
 
 def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, key: str) -> MaterializeResult:
@@ -102,25 +167,29 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
     home = sec.home_path
     params = cfg.segment_params()
     manifest = storage.read_partition(home, "raw_manifest", {AUDIO_CLASS: key})
-    ok = manifest.filter(pl.col("status") == "ok")
-    unique = ok.unique("sha256", keep="first", maintain_order=True).sort("sha256")
-    sources = [
-        SourceFile(Path(r["path"]), r["sha256"], r["sample_rate"], r["frames"])
-        for r in unique.iter_rows(named=True)
-    ]
+    sources, duplicates = source_files(manifest)
     plan = plan_class(sources, params, key)
     planned = sum(len(w) for w in plan.values())
     context.log.info(
         f"{key}: {planned} segments planned from {len(sources)} files "
         f"(rounds: {sorted({w.round for ws in plan.values() for w in ws})})"
     )
-    class_name = unique["audio_class"][0] if unique.height else key
-    skipped: list[dict[str, str]] = []
+    class_name = manifest["audio_class"][0] if manifest.height else key
+    skipped: list[dict[str, str]] = [
+        {
+            "source_sha256": s.sha256,
+            "path": str(s.path),
+            "reason": "no window: too short for these parameters",
+        }
+        for s in sources
+        if not plan[s.sha256]
+    ]
     counts = {"segments": 0, "padded": 0, "rounds": 0}
 
     def shards() -> Iterator[pl.DataFrame]:
         rows: list[dict[str, Any]] = []
         for i, src in enumerate(sources):
+            made = 0
             try:
                 for seg in segment_source(src, plan[src.sha256], key, params):
                     rows.append(
@@ -141,9 +210,11 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
                             "shift_frames": seg.shift_frames,
                             "noise_gain": seg.noise_gain,
                             "noise_rms": seg.noise_rms,
+                            "repair": seg.repair,
                             "audio": encode_audio(seg.audio),
                         }
                     )
+                    made += 1
                     counts["segments"] += 1
                     counts["padded"] += int(seg.padded)
                     counts["rounds"] = max(counts["rounds"], seg.round + 1)
@@ -151,8 +222,9 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
                         yield pl.DataFrame(rows, schema=catalog.TABLE_SCHEMAS["augmented_segments"])
                         rows = []
             except Exception as exc:  # one bad file must not lose the class; it is reported
-                skipped.append({"path": str(src.path), "error": str(exc)})
-                context.log.warning(f"{key}: skipped {src.path}: {exc}")
+                reason = f"{exc} (after {made} of {len(plan[src.sha256])} segments)"
+                skipped.append({"source_sha256": src.sha256, "path": str(src.path), "reason": reason})
+                context.log.warning(f"{key}: skipped {src.path}: {reason}")
             if (i + 1) % 50 == 0:
                 context.log.info(
                     f"{key}: segmented {i + 1}/{len(sources)} files, {counts['segments']} segments"
@@ -162,12 +234,25 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
 
     written = catalog.write_table_partition(home, "augmented_segments", {AUDIO_CLASS: key}, shards())
     inputs = upstream(home, [("raw_manifest", key)])
+    catalog.record_failures(home, asset="augmented_segments", partition_key=key, rows=skipped)
     target = params.target_segments
     if target and counts["segments"] < target:
         context.log.warning(
             f"{key}: {counts['segments']} segments, short of the target {target} after "
             f"{params.max_rounds} rounds (too little usable audio)"
         )
+    warning = "none"
+    if counts["segments"] == 0:
+        failed = manifest.filter(pl.col("status") == "failed")
+        reasons = failed["error"].str.split(":").list.first().value_counts(sort=True, name="n")
+        why = ", ".join(f"{r['n']}× {r['error']}" for r in reasons.iter_rows(named=True)) or "no files"
+        warning = (
+            f"class {class_name!r} ({key}) has NO segments: {manifest.height} files, {len(sources)} usable, "
+            f"{failed.height} failed in raw_manifest ({why}), {len(skipped)} failed here. Downstream "
+            "steps write empty partitions and training leaves the class out; see the raw_manifest "
+            "failures (a clip needs min_clip_seconds of audio)"
+        )
+        context.log.warning(warning)
     return finish(
         context,
         sec=sec,
@@ -177,14 +262,16 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
         inputs=inputs,
         metadata={
             "segments": counts["segments"],
+            "warning": warning,
             "target_segments": target or "one pass",
             "rounds": counts["rounds"],
             "padded_segments": counts["padded"],
+            "repaired_source_files": sum(s.repair.active for s in sources),
             "source_files": len(sources),
-            "duplicate_files_skipped": ok.height - unique.height,
+            "duplicate_files_skipped": duplicates,
             "files_failed_to_segment": len(skipped),
             "segment_hours": round(counts["segments"] * params.segment_seconds / 3600, 4),
-            "failures": md_table(pl.DataFrame(skipped, schema={"path": pl.String, "error": pl.String})),
+            "failures": md_table(pl.DataFrame(skipped, schema=FAILURE_COLUMNS).select("path", "reason")),
         },
     )
 

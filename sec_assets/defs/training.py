@@ -61,6 +61,13 @@ def splits(context: AssetExecutionContext, sec: SecResource) -> MaterializeResul
         [storage.read_partition(home, "clap_embeddings", {AUDIO_CLASS: k}, ["segment_key"]) for k in classes]
     )
     segments = spectra.join(embedded, on="segment_key", how="semi")
+    present = set(segments["partition_key"].unique().to_list())
+    empty = [k for k in classes if k not in present]
+    if empty:
+        context.log.warning(
+            f"1/{n}: {len(empty)} class(es) with no segments are left out of the splits and of "
+            f"training: {', '.join(empty)} (see augmented_segments' has_segments check)"
+        )
     assigned = assign_segments(segments, train.split_fractions, cfg.seed)
     assigned = assigned.with_columns(pl.lit(n).alias("octave")).sort("segment_key")
     leaking = (
@@ -91,7 +98,8 @@ def splits(context: AssetExecutionContext, sec: SecResource) -> MaterializeResul
         params={"fractions": train.split_fractions, "seed": cfg.seed, "unit": "source_file"},
         inputs=inputs,
         metadata={
-            "classes": len(classes),
+            "classes": len(classes) - len(empty),
+            "classes_left_out": ", ".join(empty) or "none",
             "segments": assigned.height,
             **{f"{s}_segments": int((assigned["split"] == s).sum()) for s in SPLITS},
             "files_in_two_splits": 0,
@@ -123,6 +131,18 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
     torch.set_num_threads(sec.cpu_count())
     split_frame = storage.read_partition(home, "splits", {OCTAVE: str(n)})
     classes = sorted(split_frame["partition_key"].unique().to_list())
+    left_out = sorted(set(registered_classes(context)) - set(classes))
+    if len(classes) < 2:
+        raise ValueError(
+            f"1/{n}: a classifier needs at least 2 classes with segments, the splits hold "
+            f"{len(classes)} ({', '.join(classes) or 'none'}); classes without segments: "
+            f"{', '.join(left_out) or 'none'}. Add audio (or lower min_clip_seconds) and "
+            "re-materialize from raw_manifest"
+        )
+    if left_out:
+        context.log.warning(
+            f"1/{n}: training without the classes that have no segments: {', '.join(left_out)}"
+        )
     fs = load_features(home, n, split_frame, classes)
     mask = {s: np.array([x == s for x in fs.splits], dtype=bool) for s in SPLITS}
     model = train_linear(
@@ -182,6 +202,7 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
             "model_path": MetadataValue.path(str(model_path)),
             "model_sha256": model_sha,
             "classes": len(fs.classes),
+            "classes_left_out": ", ".join(left_out) or "none",
             "features": fs.features.shape[1],
             "train_examples": int(mask["train"].sum()),
             "es_examples": int(mask["es"].sum()),

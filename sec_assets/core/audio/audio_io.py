@@ -2,20 +2,27 @@
 
 The source rate is always read from the file (the predecessor trusted a config value and was off
 by 1.8 %). Multi-channel audio is mixed to mono by the mean (or one channel is taken, by index),
-and everything is float32 in [-1, 1].
+and everything is float32. :func:`probe` also scans the samples (non-finite values, peak) so the
+manifest can grade a file (:mod:`sec_assets.core.audio.samples`), and explains undecodable files in
+plain words (:mod:`sec_assets.core.audio.diagnose`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from sec_assets.core.audio.diagnose import undecodable_reason
+from sec_assets.core.audio.samples import SampleScan
+
 AUDIO_EXTENSIONS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".oga": "ogg"}
+PROBE_BLOCK = 1 << 14  # frames per decoded block: also how precisely a truncation is located
+EXACT_HEADERS = ("wav", "flac")  # formats whose header frame count is exact (mp3/ogg: estimates)
 
 
 class AudioDecodeError(RuntimeError):
@@ -27,7 +34,16 @@ class AudioInfo:
     format: str
     sample_rate: int
     channels: int
-    frames: int
+    frames: int  # frames that decode (what is used)
+    header_frames: int = 0  # what the header declares
+    scan: SampleScan = field(default_factory=SampleScan, compare=False)
+
+    @property
+    def warning(self) -> str | None:
+        """A non-fatal oddity worth recording: a header that lies about the length."""
+        if self.format in EXACT_HEADERS and self.header_frames != self.frames:
+            return f"header declares {self.header_frames} frames, {self.frames} decode (length used: decoded)"
+        return None
 
     @property
     def duration_s(self) -> float:
@@ -40,10 +56,11 @@ def audio_format(path: Path) -> str | None:
 
 
 def probe(path: Path) -> AudioInfo:
-    """Read the header *and* count the frames that actually decode.
+    """Read the header, count the frames that actually decode and scan the samples.
 
     Headers lie (truncated uploads, interrupted copies), so the frames are counted by decoding in
-    blocks; a file with no decodable frames is an error.
+    blocks; a file with no decodable frames is an error, and so is one whose decoding breaks off
+    (it would break off again when segmented).
     """
     fmt = audio_format(path)
     if fmt is None:
@@ -51,18 +68,26 @@ def probe(path: Path) -> AudioInfo:
     if path.stat().st_size == 0:
         raise AudioDecodeError("empty file (0 bytes)")
     try:
-        with sf.SoundFile(path) as fh:
-            rate, channels = int(fh.samplerate), int(fh.channels)
-            frames = 0
-            for block in fh.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
-                frames += block.shape[0]
+        fh = sf.SoundFile(path)
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioDecodeError(f"cannot decode as {fmt}: {exc}") from exc
-    if rate <= 0 or channels <= 0:
-        raise AudioDecodeError(f"invalid header: sample rate {rate}, channels {channels}")
-    if frames == 0:
-        raise AudioDecodeError("no audio frames could be decoded")
-    return AudioInfo(format=fmt, sample_rate=rate, channels=channels, frames=frames)
+        raise AudioDecodeError(undecodable_reason(path, fmt, exc)) from exc
+    scan = SampleScan()
+    with fh:
+        rate, channels, header_frames = int(fh.samplerate), int(fh.channels), int(fh.frames)
+        if rate <= 0 or channels <= 0:
+            raise AudioDecodeError(f"invalid header: sample rate {rate}, channels {channels}")
+        try:
+            for block in fh.blocks(blocksize=PROBE_BLOCK, dtype="float32", always_2d=True):
+                scan.update(block)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise AudioDecodeError(
+                f"truncated: decoding stopped after {scan.frames} of {header_frames} frames "
+                f"(libsndfile: {exc})"
+            ) from exc
+    if scan.frames == 0:
+        declared = f" (the header declares {header_frames})" if header_frames else ""
+        raise AudioDecodeError(f"no audio frames: header only{declared}")
+    return AudioInfo(fmt, rate, channels, scan.frames, header_frames, scan)
 
 
 Channel = str | int  # "mean" or a 0-based channel index
@@ -96,12 +121,15 @@ def stream_mono(
     block_seconds: float = 30.0,
     channel: Channel = "mean",
     frames: int | None = None,
+    repair: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode, mix to mono and resample in blocks, so a 30-minute file never sits in memory.
 
     soxr's streaming resampler keeps state across blocks, so the output equals a one-shot
     resample of the whole file up to float rounding. With ``frames`` (the decodable source frames
-    from :func:`probe`), exactly ``resampled_length(frames, …)`` samples come out.
+    from :func:`probe`), exactly ``resampled_length(frames, …)`` samples come out. ``repair``
+    (:meth:`sec_assets.core.audio.samples.Repair.apply`) is applied to each raw (frames, channels)
+    block before mixing and resampling, so a NaN never spreads through the resampler.
     """
     expected = None
     try:
@@ -126,7 +154,7 @@ def stream_mono(
             for block in fh.blocks(blocksize=blocksize, dtype="float32", always_2d=True):
                 if pending is not None:
                     yield emit(pending, last=False)
-                pending = to_mono(block, channel)
+                pending = to_mono(repair(block) if repair else block, channel)
             if pending is not None:
                 yield emit(pending, last=True)
             if expected is not None and produced < expected:

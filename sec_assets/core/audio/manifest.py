@@ -1,14 +1,21 @@
 """Scan the landing folder: class folders → partition keys, class files → manifest rows.
 
-Every file under a class folder gets a row. Corrupt, empty, truncated, non-audio or unreadable
-files are recorded with ``status='failed'`` and a human-readable ``error`` instead of stopping the
-partition: a few bad uploads must never block a class of thousands of good ones.
+Every file under a class folder gets a row. Corrupt, empty, truncated, non-audio, unreadable,
+too short (below ``min_clip_seconds``) or — under the ``fail`` policies — non-finite or
+over-full-scale files are recorded with ``status='failed'`` and a human-readable ``error`` instead of
+stopping the partition: a few bad uploads must never block a class of thousands of good ones. A
+usable file may carry a ``repair`` (what is done to its samples, see
+:mod:`sec_assets.core.audio.samples`) and a ``warning`` (a header that lies about the length).
+
+Ignored, with no row: hidden files and folders (names starting with ``.``) and folders, including
+folders whose names end like audio files (their contents are scanned).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +23,18 @@ import polars as pl
 
 from sec_assets.core.audio.audio_io import AudioDecodeError, probe
 from sec_assets.core.audio.keys import is_hidden, partition_keys_for
+from sec_assets.core.audio.samples import Repair, SamplePolicy, SampleRejected
+from sec_assets.core.audio.segments import SourceFile, long_enough
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.store.catalog import TABLE_SCHEMAS
+
+
+@dataclass(frozen=True)
+class FilePolicy:
+    """What makes a decodable file usable: its samples' policy and the shortest clip accepted."""
+
+    samples: SamplePolicy = field(default_factory=SamplePolicy)
+    min_clip_seconds: float = 0.1
 
 
 def discover_classes(audio_root: Path) -> dict[str, str]:
@@ -40,8 +57,11 @@ def iter_class_files(class_dir: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
-def manifest_row(path: Path, class_dir: Path, audio_class: str, partition_key: str) -> dict[str, Any]:
+def manifest_row(
+    path: Path, class_dir: Path, audio_class: str, partition_key: str, policy: FilePolicy | None = None
+) -> dict[str, Any]:
     """One manifest row; never raises for a bad file, it records why instead."""
+    policy = policy or FilePolicy()
     row: dict[str, Any] = {
         "audio_class": audio_class,
         "partition_key": partition_key,
@@ -54,9 +74,19 @@ def manifest_row(path: Path, class_dir: Path, audio_class: str, partition_key: s
         "duration_s": None,
         "sha256": None,
         "size_bytes": None,
+        "non_finite": None,
+        "peak": None,
+        "repair": None,
+        "repair_zero": False,
+        "repair_scale": 1.0,
+        "repair_clip": False,
+        "warning": None,
         "status": "failed",
         "error": None,
     }
+    if path.is_symlink() and not path.exists():
+        row["error"] = f"broken symbolic link (to {os.readlink(path)})"
+        return row
     try:
         row["size_bytes"] = path.stat().st_size
         row["sha256"] = file_sha256(path)
@@ -73,9 +103,47 @@ def manifest_row(path: Path, class_dir: Path, audio_class: str, partition_key: s
         channels=info.channels,
         frames=info.frames,
         duration_s=info.duration_s,
+        non_finite=info.scan.non_finite,
+        peak=info.scan.peak,
+        warning=info.warning,
+    )
+    if not long_enough(info.frames, info.sample_rate, policy.min_clip_seconds):
+        row["error"] = (
+            f"too short: {info.duration_s:.4f} s of audio, below min_clip_seconds = "
+            f"{policy.min_clip_seconds:g} s"
+        )
+        return row
+    try:
+        repair = policy.samples.decide(info.scan, info.sample_rate)
+    except SampleRejected as exc:
+        row["error"] = str(exc)
+        return row
+    row.update(
+        repair=repair.note,
+        repair_zero=repair.zero_non_finite,
+        repair_scale=repair.scale,
+        repair_clip=repair.clip,
         status="ok",
     )
     return row
+
+
+def source_files(manifest: pl.DataFrame) -> tuple[list[SourceFile], int]:
+    """The usable files of a class manifest, one per content hash, sorted by hash (the segmenter's
+    input), and how many duplicates were dropped."""
+    ok = manifest.filter(pl.col("status") == "ok")
+    unique = ok.unique("sha256", keep="first", maintain_order=True).sort("sha256")
+    sources = [
+        SourceFile(
+            Path(r["path"]),
+            r["sha256"],
+            r["sample_rate"],
+            r["frames"],
+            Repair(r["repair_zero"], r["repair_scale"], r["repair_clip"], r["repair"]),
+        )
+        for r in unique.iter_rows(named=True)
+    ]
+    return sources, ok.height - unique.height
 
 
 def scan_class(
@@ -83,11 +151,12 @@ def scan_class(
     audio_class: str,
     partition_key: str,
     progress: Callable[[int, Path], None] | None = None,
+    policy: FilePolicy | None = None,
 ) -> pl.DataFrame:
     """The manifest of one class folder (rows for good and failed files alike)."""
     rows = []
     for i, path in enumerate(iter_class_files(class_dir)):
-        rows.append(manifest_row(path, class_dir, audio_class, partition_key))
+        rows.append(manifest_row(path, class_dir, audio_class, partition_key, policy))
         if progress:
             progress(i + 1, path)
     return pl.DataFrame(rows, schema=TABLE_SCHEMAS["raw_manifest"])

@@ -4,8 +4,9 @@
 of ``segment_seconds`` with a hop of ``hop_seconds``. A last partial window at least
 ``min_segment_seconds`` long is *repeat-padded* (tiled with itself, as CLAP's own preprocessing
 does) rather than zero-padded, which left the predecessor's last segments mostly silent; shorter
-remainders are dropped. A file shorter than one segment but at least the minimum gives one
-repeat-padded segment.
+remainders are dropped. A file shorter than one segment gives one repeat-padded segment when it
+holds at least ``min_clip_seconds`` of real audio (0.1 s by default, so clicks, calls and spoken
+words work out of the box); shorter files are failed in the manifest with the reason.
 
 **Rounds.** Round 0 starts at 0. When a class needs more segments than one pass gives
 (``target_segments`` per class), rounds 1, 2, … start each file at an offset in ``[1, hop)`` drawn
@@ -20,22 +21,31 @@ manifest's frame counts alone, before any decoding, so they are the same on ever
 worker count, process, host or ``PYTHONHASHSEED``; the drawn values are stored with the segment,
 and :func:`regenerate_segment` rebuilds any segment from its key and source file alone.
 
+**Repairs.** A file's sample repair (NaN/inf → 0, scaled or clipped to full scale; decided in the
+manifest, see :mod:`sec_assets.core.audio.samples`) is applied to its raw samples before mixing
+and resampling, and its note is stored on every segment of the file.
+
 **Storage.** Audio is stored as little-endian float16 PCM bytes: half the size of float32, no
 clipping after mixing, and the same relative precision for quiet and loud recordings.
+:func:`encode_audio` refuses non-finite samples and anything float16 cannot hold (|x| > 65504),
+so the store never holds NaN or ±inf.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from sec_assets.core.audio.audio_io import Channel, probe, resampled_length, stream_mono
+from sec_assets.core.audio.samples import Repair, SamplePolicy
 from sec_assets.core.hashing import stable_seed, stable_unit
 
 AUDIO_DTYPE = np.dtype("<f2")
+AUDIO_MAX = float(np.finfo(AUDIO_DTYPE).max)  # 65504: beyond it float16 is ±inf
 SHA_PREFIX = 20  # hex digits of the source sha256 in a segment key
 
 
@@ -45,6 +55,7 @@ class SegmentParams:
     segment_seconds: float = 7.0
     hop_seconds: float = 7.0
     min_segment_seconds: float = 1.0
+    min_clip_seconds: float = 0.1
     noise_mix: float = 0.3
     gain_db_range: tuple[float, float] = (0.0, 0.0)
     time_shift_seconds: float = 0.0
@@ -64,6 +75,17 @@ class SegmentParams:
     @property
     def min_frames(self) -> int:
         return max(1, round(self.min_segment_seconds * self.sample_rate))
+
+    @property
+    def min_clip_frames(self) -> int:
+        """Samples a file shorter than one segment needs: the manifest's duration check
+        (:func:`long_enough`) at the source rate implies this count after resampling."""
+        return max(1, math.floor(self.min_clip_seconds * self.sample_rate - 1e-6))
+
+
+def long_enough(frames: int, sample_rate: int, min_clip_seconds: float) -> bool:
+    """Does a file of ``frames`` at ``sample_rate`` hold at least ``min_clip_seconds`` of audio?"""
+    return frames >= min_clip_seconds * sample_rate - 1e-6
 
 
 @dataclass(frozen=True)
@@ -88,6 +110,7 @@ class Segment:
     noise_gain: float
     noise_rms: float
     audio: np.ndarray  # float32, exactly segment_frames long
+    repair: str | None = None  # the source file's sample repair, if any
 
 
 def segment_key(partition_key: str, source_sha256: str, round_: int, index: int) -> str:
@@ -110,9 +133,15 @@ def repeat_pad(audio: np.ndarray, frames: int) -> np.ndarray:
 
 
 def windows(n_frames: int, params: SegmentParams, offset: int = 0) -> list[tuple[int, int]]:
-    """(start, length) of every window of a signal of ``n_frames`` samples, from ``offset``."""
+    """(start, length) of every window of a signal of ``n_frames`` samples, from ``offset``.
+
+    A signal shorter than one segment gives one window (repeat-padded later) at offset 0 when it
+    holds at least ``min_clip_frames``; otherwise a partial last window needs ``min_frames``.
+    """
     out = []
     seg, hop = params.segment_frames, params.hop_frames
+    if offset == 0 and n_frames < seg:
+        return [(0, n_frames)] if n_frames >= params.min_clip_frames else []
     start = offset
     while start < n_frames:
         length = min(seg, n_frames - start)
@@ -148,6 +177,7 @@ class SourceFile:
     sha256: str
     sample_rate: int
     frames: int  # decodable frames at the source rate (from the manifest)
+    repair: Repair = field(default_factory=Repair)  # decided by the manifest
 
     def target_frames(self, params: SegmentParams) -> int:
         return resampled_length(self.frames, self.sample_rate, params.sample_rate)
@@ -240,7 +270,9 @@ def augment(audio: np.ndarray, key: str, params: SegmentParams) -> tuple[np.ndar
     return mixed.astype(np.float32), Augmentation(seed, gain_db, shift, noise_gain, noise_rms)
 
 
-def _make_segment(window: Window, piece: np.ndarray, key: str, params: SegmentParams) -> Segment:
+def _make_segment(
+    window: Window, piece: np.ndarray, key: str, params: SegmentParams, repair: str | None
+) -> Segment:
     padded = window.length < params.segment_frames
     if padded:
         piece = repeat_pad(piece, params.segment_frames)
@@ -258,6 +290,7 @@ def _make_segment(window: Window, piece: np.ndarray, key: str, params: SegmentPa
         noise_gain=aug.noise_gain,
         noise_rms=aug.noise_rms,
         audio=mixed,
+        repair=repair,
     )
 
 
@@ -267,10 +300,13 @@ def segment_source(
     """The augmented segments of one file for its planned windows, streamed."""
     if not plan:
         return
-    blocks = stream_mono(source.path, params.sample_rate, channel=params.channel, frames=source.frames)
+    repair = source.repair.apply if source.repair.active else None
+    blocks = stream_mono(
+        source.path, params.sample_rate, channel=params.channel, frames=source.frames, repair=repair
+    )
     for window, piece in cut_windows(blocks, plan):
         key = segment_key(partition_key, source.sha256, window.round, window.index)
-        yield _make_segment(window, piece, key, params)
+        yield _make_segment(window, piece, key, params, source.repair.note)
 
 
 def segment_file(
@@ -280,12 +316,19 @@ def segment_file(
     params: SegmentParams,
     frames: int | None = None,
     sample_rate: int | None = None,
+    policy: SamplePolicy | None = None,
 ) -> Iterator[Segment]:
-    """Round-0 segments of one file (for notebooks and tests; the asset plans a whole class)."""
+    """Round-0 segments of one file (for notebooks and tests; the asset plans a whole class).
+
+    Without ``frames``/``sample_rate`` the file is probed and graded by ``policy`` (default
+    :class:`SamplePolicy`), which may raise :class:`SampleRejected` or decide a repair.
+    """
+    repair = Repair()
     if frames is None or sample_rate is None:
         info = probe(path)
         frames, sample_rate = info.frames, info.sample_rate
-    source = SourceFile(path, source_sha256, sample_rate, frames)
+        repair = (policy or SamplePolicy()).decide(info.scan, sample_rate)
+    source = SourceFile(path, source_sha256, sample_rate, frames, repair)
     plan = file_windows(source.target_frames(params), params, partition_key, source_sha256, 0)
     yield from segment_source(source, plan, partition_key, params)
 
@@ -303,7 +346,14 @@ def regenerate_segment(key: str, source: SourceFile, params: SegmentParams) -> S
 
 
 def encode_audio(audio: np.ndarray) -> bytes:
-    return np.asarray(audio, dtype=AUDIO_DTYPE).tobytes()
+    """float16 PCM bytes; non-finite or out-of-range samples are an error, never stored."""
+    x = np.asarray(audio)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{int(np.sum(~np.isfinite(x)))} non-finite samples reached the segment encoder")
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak > AUDIO_MAX:
+        raise ValueError(f"peak {peak:.6g} exceeds what float16 storage holds ({AUDIO_MAX:g})")
+    return x.astype(AUDIO_DTYPE).tobytes()
 
 
 def decode_audio(data: bytes) -> np.ndarray:

@@ -17,6 +17,10 @@ size, workers or how many times the run was interrupted; then the resume directo
 A segment whose audio changed (new augmentation parameters, new source file) has a new audio
 hash and is embedded again.
 
+**Bad segments.** A segment that cannot be prepared (e.g. non-finite samples stored by an older
+version) or whose vector comes out non-finite is left out and reported with its key and reason
+(``EmbedStats.failures``, the catalog's ``failures`` view); the rest of the class is written.
+
 Memory: the vectors of one class are held once for the final sort (4 KiB per segment: 400 MiB
 for 100 000 segments of one class); audio is held only for the batches in flight.
 """
@@ -64,6 +68,7 @@ class EmbedStats:
     model_seconds: float = 0.0  # time spent in the model
     input_wait_seconds: float = 0.0  # time the model waited for prefetched input
     seconds: float = 0.0  # wall time of the whole run
+    failures: list[dict[str, str]] = field(default_factory=list)  # segment_key, source_sha256, reason
 
     @property
     def clips_per_second(self) -> float:
@@ -77,6 +82,7 @@ class _Prepared:
     rows: pl.DataFrame  # segment_key, source_sha256, segment_hash
     todo: list[int]  # row indices still to embed
     windows: list[np.ndarray] = field(default_factory=list)  # per todo row: (k, 308700)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # row index, reason
 
 
 class ResumeShards:
@@ -201,9 +207,16 @@ def embed_segments(
             pl.Series("segment_hash", hashes, dtype=pl.String)
         )
         keys = rows["segment_key"].to_list()
-        todo = [i for i, pair in enumerate(zip(keys, hashes, strict=True)) if pair not in known]
-        windows = [clap.prepare_clip(decode_audio(batch["audio"][i]), batch["sample_rate"][i]) for i in todo]
-        return _Prepared(rows=rows, todo=todo, windows=windows)
+        todo, windows, failed = [], [], []
+        for i, pair in enumerate(zip(keys, hashes, strict=True)):
+            if pair in known:
+                continue
+            try:
+                windows.append(clap.prepare_clip(decode_audio(batch["audio"][i]), batch["sample_rate"][i]))
+                todo.append(i)
+            except ValueError as exc:  # this segment only; a stop request is not an Exception
+                failed.append((i, f"cannot prepare for CLAP: {exc}"))
+        return _Prepared(rows=rows, todo=todo, windows=windows, failed=failed)
 
     current: list[pl.DataFrame] = []  # (segment_key, segment_hash) of every segment now
     new_rows: list[pl.DataFrame] = []  # this run's vectors not yet committed
@@ -211,13 +224,28 @@ def embed_segments(
     wait_from = last_commit = time.perf_counter()
     for item in _prefetched(batches, prepare, workers, prefetch):
         stats.input_wait_seconds += time.perf_counter() - wait_from
-        current.append(item.rows.select("segment_key", "segment_hash"))
-        stats.total += item.rows.height
-        if item.todo:
+        failed = dict(item.failed)
+        todo = item.todo
+        vectors = np.zeros((0, clap.EMBEDDING_DIM), dtype=np.float32)
+        if todo:
             t0 = time.perf_counter()
             vectors = _embed_windows(model, item.windows, forward_batch)
             stats.model_seconds += time.perf_counter() - t0
-            new = item.rows[item.todo].with_columns(
+            finite = np.isfinite(vectors).all(axis=1)
+            failed.update(
+                {i: "the model's vector is not finite" for i, ok in zip(todo, finite, strict=True) if not ok}
+            )
+            vectors, todo = vectors[finite], [i for i, ok in zip(todo, finite, strict=True) if ok]
+        for i, reason in sorted(failed.items()):
+            row = item.rows.row(i, named=True)
+            stats.failures.append(
+                {"segment_key": row["segment_key"], "source_sha256": row["source_sha256"], "reason": reason}
+            )
+        kept = item.rows.filter(~pl.int_range(pl.len()).is_in(list(failed))) if failed else item.rows
+        current.append(kept.select("segment_key", "segment_hash"))
+        stats.total += kept.height
+        if todo:
+            new = item.rows[todo].with_columns(
                 *(pl.lit(v).alias(k) for k, v in constant.items()),
                 pl.Series("embedding", vectors, dtype=pl.Array(pl.Float32, clap.EMBEDDING_DIM)),
             )
@@ -240,8 +268,8 @@ def embed_segments(
         else pl.DataFrame(schema={"segment_key": pl.String, "segment_hash": pl.String})
     )
     available = _committed([*previous, *shards.files()], model.weights_sha256, recipe)
-    if available is None:
-        available = pl.DataFrame(schema={k: pl.String for k in RESUME_KEY})
+    if available is None:  # nothing embedded, ever (an empty class): a zero-row partition
+        available = pl.DataFrame(schema=catalog.TABLE_SCHEMAS["clap_embeddings"])
     final = available.join(wanted, on=["segment_key", "segment_hash"], how="semi").sort("segment_key")
     stats.reused = final.height - stats.embedded
     if final.height != stats.total:  # cannot happen by construction; checked because loss is silent
@@ -306,5 +334,6 @@ def embed_stored_partition(
         progress=progress,
     )
     written = catalog.write_table_partition(home, "clap_embeddings", dims, part_frames(final))
+    catalog.record_failures(home, asset="clap_embeddings", partition_key=partition_key, rows=stats.failures)
     shards.clear()
     return written, stats

@@ -23,7 +23,7 @@ import polars as pl
 
 from sec_assets.core.store import storage
 
-CATALOG_VERSION = 1
+CATALOG_VERSION = 2
 
 # Parquet tables written by the assets: table → (schema, view name, columns hidden in the view).
 TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -39,6 +39,13 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "duration_s": pl.Float64,
         "sha256": pl.String,
         "size_bytes": pl.Int64,
+        "non_finite": pl.Int64,
+        "peak": pl.Float64,
+        "repair": pl.String,
+        "repair_zero": pl.Boolean,
+        "repair_scale": pl.Float64,
+        "repair_clip": pl.Boolean,
+        "warning": pl.String,
         "status": pl.String,
         "error": pl.String,
     },
@@ -59,6 +66,7 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "shift_frames": pl.Int64,
         "noise_gain": pl.Float64,
         "noise_rms": pl.Float64,
+        "repair": pl.String,
         "audio": pl.Binary,
     },
     "clap_embeddings": {
@@ -128,6 +136,14 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "random_init": pl.Boolean,
         "report_path": pl.String,
     },
+    "step_failures": {
+        "asset": pl.String,
+        "partition_key": pl.String,
+        "source_sha256": pl.String,
+        "segment_key": pl.String,
+        "path": pl.String,
+        "reason": pl.String,
+    },
     "lineage": {
         "asset": pl.String,
         "partition_key": pl.String,
@@ -151,6 +167,7 @@ VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "models": ("trained_classifier", ()),
     "evaluations": ("evaluation_report", ()),
     "zero_shot": ("zero_shot_report", ()),
+    "failures": ("step_failures", ()),
     "lineage": ("lineage", ()),
 }
 
@@ -236,6 +253,17 @@ def record_lineage(
         schema=TABLE_SCHEMAS["lineage"],
     )
     storage.write_partition(home, "lineage", {"asset": asset, "partition": partition_key}, frame)
+
+
+def record_failures(home: Path, *, asset: str, partition_key: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Replace the failure rows of one (asset, partition): files or segments a step could not use,
+    each with its reason, while the rest of the partition was written. Returns the count."""
+    frame = pl.DataFrame(
+        [{"asset": asset, "partition_key": partition_key, **row} for row in rows],
+        schema=TABLE_SCHEMAS["step_failures"],
+    )
+    write_table_partition(home, "step_failures", {"asset": asset, "partition": partition_key}, frame)
+    return frame.height
 
 
 def read_lineage(home: Path, asset: str, partition_key: str) -> dict[str, Any] | None:

@@ -11,7 +11,9 @@ ROWS_PER_PARTITION = 250
 
 
 def _frame(key: str, n: int, tag: int) -> pl.DataFrame:
-    return pl.DataFrame(
+    """Manifest rows with the columns this test varies; the others null (as for failed files)."""
+    schema = catalog.TABLE_SCHEMAS["raw_manifest"]
+    frame = pl.DataFrame(
         {
             "audio_class": [key] * n,
             "partition_key": [key] * n,
@@ -27,6 +29,9 @@ def _frame(key: str, n: int, tag: int) -> pl.DataFrame:
             "status": ["ok"] * n,
             "error": [None] * n,
         }
+    )
+    return frame.with_columns(
+        pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in frame.columns
     )
 
 
