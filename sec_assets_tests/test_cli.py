@@ -54,6 +54,16 @@ def test_scan_then_dagster_asset_materialize(tmp_path: Path, demo_dataset):
     # the catalog is read-only from the CLI
     bad = _run([str(BIN / "sec-assets"), "catalog", "DROP VIEW audio_files"], env)
     assert bad.returncode == 2 and "read-only" in bad.stderr.lower()
+    # a home without a catalog: said so, with the path and how to point elsewhere; nothing created
+    elsewhere = {**env, "SEC_HOME": str(tmp_path / "empty-home")}
+    none = _run([str(BIN / "sec-assets"), "catalog", "SELECT 1"], elsewhere)
+    assert none.returncode == 2 and none.stdout == ""
+    assert f"no catalog at {tmp_path / 'empty-home' / 'catalog.duckdb'}" in none.stderr
+    assert "--home DIR, SEC_HOME=DIR" in none.stderr and not (tmp_path / "empty-home").exists()
+    pointed = _run(
+        [str(BIN / "sec-assets"), "catalog", "--home", env["SEC_HOME"], "SELECT 1 AS x"], elsewhere
+    )
+    assert pointed.returncode == 0 and "x" in pointed.stdout, pointed.stderr
     # unknown partition: a clear failure, nothing written
     missing = _materialize_raw_manifest("no-such-class", env)
     assert missing.returncode != 0

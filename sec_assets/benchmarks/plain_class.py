@@ -15,20 +15,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sec_assets.core.audio.manifest import scan_class
-from sec_assets.core.audio.segments import SegmentParams, SourceFile, plan_class, segment_source
+from sec_assets.core.audio.manifest import scan_class, source_files
+from sec_assets.core.audio.segments import SegmentParams, plan_class, segment_source
 from sec_assets.core.features import clap
 
 
 def run(class_dir: Path, out_dir: Path, models: Path) -> Path:
     torch.set_num_threads(1)
     name = class_dir.name
-    manifest = scan_class(class_dir, name, name)
-    ok = manifest.filter(manifest["status"] == "ok")
-    sources = [
-        SourceFile(Path(r["path"]), r["sha256"], r["sample_rate"], r["frames"])
-        for r in ok.iter_rows(named=True)
-    ]
+    sources, _ = source_files(scan_class(class_dir, name, name))
     params = SegmentParams()
     plan = plan_class(sources, params, name)
     segments = [s for src in sources for s in segment_source(src, plan[src.sha256], name, params)]

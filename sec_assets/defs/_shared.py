@@ -191,14 +191,25 @@ def each_partition(
     started, rows = time.perf_counter(), []
     for i, key in enumerate(keys):
         meta = one(key).metadata or {}
+        warning = getattr(meta.get("warning"), "value", meta.get("warning"))  # raw or MetadataValue
         rows.append(
-            {"partition": key, "rows": meta.get("rows"), "fingerprint": meta.get("output_fingerprint")}
+            {
+                "partition": key,
+                "rows": meta.get("rows"),
+                "fingerprint": meta.get("output_fingerprint"),
+                "warning": None if warning in (None, "none") else str(warning),
+            }
         )
         context.log.info(f"{asset_name(context)}: {i + 1}/{len(keys)} partitions done ({key})")
-    table = pl.DataFrame(rows, schema={"partition": pl.String, "rows": pl.Int64, "fingerprint": pl.String})
+    schema = {"partition": pl.String, "rows": pl.Int64, "fingerprint": pl.String, "warning": pl.String}
+    table = pl.DataFrame(rows, schema=schema)
+    warned = table.filter(pl.col("warning").is_not_null())
+    if warned.is_empty():
+        table = table.drop("warning")
     return MaterializeResult(
         metadata={
             "partitions": len(keys),
+            "warnings": md_table(warned.select("partition", "warning")),
             "rows": int(table["rows"].sum()),
             "seconds": round(time.perf_counter() - started, 1),
             "per_partition": md_table(table, limit=200),

@@ -3,7 +3,15 @@
 import numpy as np
 import polars as pl
 import torch
-from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    Definitions,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from sec_assets.core.features.stats import load_features
 from sec_assets.core.hashing import file_sha256
@@ -132,12 +140,13 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
     split_frame = storage.read_partition(home, "splits", {OCTAVE: str(n)})
     classes = sorted(split_frame["partition_key"].unique().to_list())
     left_out = sorted(set(registered_classes(context)) - set(classes))
-    if len(classes) < 2:
-        raise ValueError(
+    if len(classes) < 2:  # the data, not the node: a retry would fail the same way
+        raise Failure(
             f"1/{n}: a classifier needs at least 2 classes with segments, the splits hold "
             f"{len(classes)} ({', '.join(classes) or 'none'}); classes without segments: "
             f"{', '.join(left_out) or 'none'}. Add audio (or lower min_clip_seconds) and "
-            "re-materialize from raw_manifest"
+            "re-materialize from raw_manifest",
+            allow_retries=False,
         )
     if left_out:
         context.log.warning(

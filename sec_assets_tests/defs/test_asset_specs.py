@@ -1,5 +1,5 @@
 """The asset graph as a reviewed snapshot: a change to keys, deps, partitions, requests,
-descriptions, code versions, backfill or retry policies is a diff of ``asset_specs.json``.
+descriptions, code versions, backfill or retry policies or asset checks is a diff of ``asset_specs.json``.
 
 After an intended change: ``SEC_UPDATE_SNAPSHOT=1 .venv/bin/pytest sec_assets_tests/defs`` and
 review the diff.
@@ -66,6 +66,11 @@ def asset_specs(assets: list[AssetsDefinition]) -> dict[str, Any]:
                 if bp is None
                 else {"type": bp.policy_type.value, "max_partitions_per_run": bp.max_partitions_per_run},
                 "retry_policy": None if rp is None else {"max_retries": rp.max_retries, "delay": rp.delay},
+                "checks": {
+                    c.name: c.description
+                    for c in sorted(a.check_specs, key=lambda c: c.name)
+                    if c.asset_key == key
+                },
             }
     return dict(sorted(out.items()))
 
