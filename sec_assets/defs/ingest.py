@@ -67,13 +67,10 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
     ok = frame.filter(pl.col("status") == "ok")
     failed = frame.filter(pl.col("status") == "failed")
     repaired = ok.filter(pl.col("repair").is_not_null())
-    warned = ok.filter(pl.col("warning").is_not_null())
     for row in failed.iter_rows(named=True):
         context.log.warning(f"{key}: {row['relative_path']} failed: {row['error']}")
     for row in repaired.iter_rows(named=True):
         context.log.warning(f"{key}: {row['relative_path']} repaired: {row['repair']}")
-    for row in warned.iter_rows(named=True):
-        context.log.warning(f"{key}: {row['relative_path']}: {row['warning']}")
     hours = float(ok["duration_s"].sum() or 0.0) / 3600
     all_classes = catalog.query(
         sec.home_path,
@@ -98,13 +95,11 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
             "files_ok": ok.height,
             "files_failed": failed.height,
             "files_repaired": repaired.height,
-            "files_with_warnings": warned.height,
             "class_hours": round(hours, 4),
             "total_hours_all_classes": round(float(all_classes["hours"]), 4),
             "classes_scanned": int(all_classes["classes"]),
             "failures": md_table(failed.select("relative_path", "error")),
             "repairs": md_table(repaired.select("relative_path", "repair")),
-            "warnings": md_table(warned.select("relative_path", "warning")),
         },
     )
 

@@ -2,8 +2,8 @@
 
 Used by the tests (manifest grading, and manifest → segments → embeddings → spectrograms in one
 run) and handy for trying a new decoder. Every entry says what the manifest must do with it:
-``ok`` (with the segments it must give under the default settings, and a pattern its repair or
-warning must match), ``failed`` (a pattern the reason must match) or ``ignored`` (no row: hidden
+``ok`` (with the segments it must give under the default settings, and a pattern its repair
+must match), ``failed`` (a pattern the reason must match) or ``ignored`` (no row: hidden
 entries, folders). Signals come from generators seeded by stable hashes, so the set is the same
 on every machine.
 """
@@ -34,7 +34,7 @@ class BadInput:
     kind: str
     relative_path: str  # under the class folder
     expect: Grade
-    pattern: str = ""  # regex: the error (failed) or the repair/warning (ok); "" for none
+    pattern: str = ""  # regex: the error (failed) or the repair (ok); "" for none
     segments: int | None = None  # round-0 segments under the default settings (ok entries)
 
 

@@ -238,7 +238,7 @@ def test_four_hundred_sub_second_clips_with_default_settings(tmp_path, make_sett
     model = catalog.query(home, "SELECT classes, n_train FROM models WHERE octave = 3").row(0)
     assert len(model[0]) == 10 and model[1] == 240  # 60 % of each class's 40 files
     test = catalog.query(home, "SELECT n, accuracy, report_path FROM evaluations WHERE split = 'test'").row(0)
-    assert test[0] == 60 and test[1] > 0.5 and Path(test[2]).is_file()  # chance is 0.1
+    assert test[0] == 60 and test[1] >= 0.9 and Path(test[2]).is_file()  # chance is 0.1; measured 1.0
 
 
 def test_a_backfill_range_names_its_empty_classes(tmp_path, make_settings, dagster_home):

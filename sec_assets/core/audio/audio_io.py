@@ -22,7 +22,6 @@ from sec_assets.core.audio.samples import SampleScan
 
 AUDIO_EXTENSIONS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".oga": "ogg"}
 PROBE_BLOCK = 1 << 14  # frames per decoded block: also how precisely a truncation is located
-EXACT_HEADERS = ("wav", "flac")  # formats whose header frame count is exact (mp3/ogg: estimates)
 
 
 class AudioDecodeError(RuntimeError):
@@ -37,13 +36,6 @@ class AudioInfo:
     frames: int  # frames that decode (what is used)
     header_frames: int = 0  # what the header declares
     scan: SampleScan = field(default_factory=SampleScan, compare=False)
-
-    @property
-    def warning(self) -> str | None:
-        """A non-fatal oddity worth recording: a header that lies about the length."""
-        if self.format in EXACT_HEADERS and self.header_frames != self.frames:
-            return f"header declares {self.header_frames} frames, {self.frames} decode (length used: decoded)"
-        return None
 
     @property
     def duration_s(self) -> float:

@@ -5,7 +5,8 @@ too short (below ``min_clip_seconds``) or — under the ``fail`` policies — no
 over-full-scale files are recorded with ``status='failed'`` and a human-readable ``error`` instead of
 stopping the partition: a few bad uploads must never block a class of thousands of good ones. A
 usable file may carry a ``repair`` (what is done to its samples, see
-:mod:`sec_assets.core.audio.samples`) and a ``warning`` (a header that lies about the length).
+:mod:`sec_assets.core.audio.samples`). A header that lies about the length is harmless: the
+frames that decode are counted and used.
 
 Ignored, with no row: hidden files and folders (names starting with ``.``) and folders, including
 folders whose names end like audio files (their contents are scanned).
@@ -80,7 +81,6 @@ def manifest_row(
         "repair_zero": False,
         "repair_scale": 1.0,
         "repair_clip": False,
-        "warning": None,
         "status": "failed",
         "error": None,
     }
@@ -105,7 +105,6 @@ def manifest_row(
         duration_s=info.duration_s,
         non_finite=info.scan.non_finite,
         peak=info.scan.peak,
-        warning=info.warning,
     )
     if not long_enough(info.frames, info.sample_rate, policy.min_clip_seconds):
         row["error"] = (
@@ -131,6 +130,12 @@ def manifest_row(
 def source_files(manifest: pl.DataFrame) -> tuple[list[SourceFile], int]:
     """The usable files of a class manifest, one per content hash, sorted by hash (the segmenter's
     input), and how many duplicates were dropped."""
+    missing = sorted(set(TABLE_SCHEMAS["raw_manifest"]) - set(manifest.columns))
+    if missing:
+        raise ValueError(
+            f"this raw_manifest partition was written by an older version (no {', '.join(missing)}): "
+            "re-materialize raw_manifest for the class"
+        )
     ok = manifest.filter(pl.col("status") == "ok")
     unique = ok.unique("sha256", keep="first", maintain_order=True).sort("sha256")
     sources = [

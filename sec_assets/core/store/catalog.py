@@ -45,7 +45,6 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "repair_zero": pl.Boolean,
         "repair_scale": pl.Float64,
         "repair_clip": pl.Boolean,
-        "warning": pl.String,
         "status": pl.String,
         "error": pl.String,
     },
