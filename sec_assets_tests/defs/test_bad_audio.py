@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 PER_CLASS = ["raw_manifest", "augmented_segments", "clap_embeddings"]
 
 
-def _run(settings, selection: list[str], partition_key: str | None):
+def _run(settings, selection: list[str], partition_key: str | None, expect_success: bool = True, tags=None):
     with DagsterInstance.get() as instance:
         result = materialize(
             ALL_ASSETS,
@@ -33,9 +33,10 @@ def _run(settings, selection: list[str], partition_key: str | None):
             partition_key=partition_key,
             resources={"sec": SecResource.from_settings(settings)},
             instance=instance,
-            raise_on_error=True,
+            raise_on_error=expect_success,
+            tags=tags,
         )
-    assert result.success
+    assert result.success == expect_success
     return result
 
 
@@ -51,6 +52,19 @@ def _good_class(folder: Path, files: int, base_hz: float) -> None:
     for i in range(files):
         x = tone(base_hz * (1 + 0.05 * i), 16000 * 3, 16000, 0.3) + 0.01 * rng.standard_normal(48000)
         sf.write(folder / f"rec_{i}.flac", x.astype(np.float32), 16000)
+
+
+def _good_and_empty(tmp_path: Path, make_settings, good: dict[str, tuple[int, float]], empty: str):
+    """A landing folder with good classes (name → files, base frequency) and one class whose only
+    file is empty; settings for octave 3, the classes registered."""
+    root = tmp_path / "landing"
+    for name, (files, hz) in good.items():
+        _good_class(root / name, files, hz)
+    (root / empty).mkdir()
+    (root / empty / "empty.wav").write_bytes(b"")
+    settings = make_settings(root, octaves=(3,))
+    register_classes(settings)
+    return settings
 
 
 def _finite_everywhere(home: Path) -> tuple[int, int, int]:
@@ -149,25 +163,12 @@ def test_an_empty_class_flows_through_the_whole_graph(tmp_path, make_settings, d
 
 
 def test_training_on_one_class_with_segments_says_why_it_cannot_run(tmp_path, make_settings, dagster_home):
-    root = tmp_path / "landing"
-    _good_class(root / "low", 4, 300.0)
-    (root / "all_bad").mkdir()
-    (root / "all_bad" / "empty.wav").write_bytes(b"")
-    settings = make_settings(root, octaves=(3,))
-    register_classes(settings)
+    settings = _good_and_empty(tmp_path, make_settings, {"low": (4, 300.0)}, "all_bad")
     for key in ("all_bad", "low"):
         _run(settings, PER_CLASS, key)
         _run(settings, ["octave_spectrograms"], str(class_octave_key(key, 3)))
     assert _metadata(_run(settings, ["splits"], "3"), "splits")["classes_left_out"] == "all_bad"
-    with DagsterInstance.get() as instance:
-        failed = materialize(
-            ALL_ASSETS,
-            selection=["trained_classifier"],
-            partition_key="3",
-            resources={"sec": SecResource.from_settings(settings)},
-            instance=instance,
-            raise_on_error=False,
-        )
+    failed = _run(settings, ["trained_classifier"], "3", expect_success=False)
     (failure,) = [e for e in failed.all_events if e.is_step_failure]
     text = failure.step_failure_data.error.message
     assert "needs at least 2 classes with segments, the splits hold 1 (low)" in text
@@ -242,23 +243,12 @@ def test_four_hundred_sub_second_clips_with_default_settings(tmp_path, make_sett
 
 
 def test_a_backfill_range_names_its_empty_classes(tmp_path, make_settings, dagster_home):
-    root = tmp_path / "landing"
-    _good_class(root / "a_good", 1, 400.0)
-    (root / "b_empty").mkdir()
-    (root / "b_empty" / "silence.wav").write_bytes(b"")
-    settings = make_settings(root, octaves=(3,))
-    register_classes(settings)
-    with DagsterInstance.get() as instance:
-        result = materialize(  # one run over the range, as BackfillPolicy.single_run() launches it
-            ALL_ASSETS,
-            selection=["raw_manifest", "augmented_segments"],
-            resources={"sec": SecResource.from_settings(settings)},
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": "a_good",
-                "dagster/asset_partition_range_end": "b_empty",
-            },
-        )
+    settings = _good_and_empty(tmp_path, make_settings, {"a_good": (1, 400.0)}, "b_empty")
+    range_tags = {
+        "dagster/asset_partition_range_start": "a_good",
+        "dagster/asset_partition_range_end": "b_empty",
+    }
+    result = _run(settings, ["raw_manifest", "augmented_segments"], None, tags=range_tags)  # as single_run()
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed and check.description == "1 of 2 classes have no segments: b_empty"
     mats = result.asset_materializations_for_node("augmented_segments")
