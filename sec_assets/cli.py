@@ -118,11 +118,11 @@ def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
 
     with DagsterInstance.get() as instance:
         for key in sorted(classes):
-            run(["raw_manifest", "augmented_segments", "clap_embeddings"], key, instance)
+            run(["raw_manifest", "splits", "augmented_segments", "clap_embeddings"], key, instance)
             for n in settings.octaves:
                 run(["octave_spectrograms"], str(class_octave_key(key, n)), instance)
         for n in settings.octaves:
-            run(["splits", "trained_classifier", "evaluation_report"], str(n), instance)
+            run(["trained_classifier", "evaluation_report"], str(n), instance)
         run(["zero_shot_baseline"], None, instance)
     return {"classes": classes}
 

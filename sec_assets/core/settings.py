@@ -37,6 +37,7 @@ from sec_assets.core.audio.samples import NonFinitePolicy, OverFullScalePolicy, 
 from sec_assets.core.audio.segments import SegmentParams
 
 SPLITS = ("train", "es", "valid", "test")
+AUGMENTED_SPLITS = ("train", "es")  # segments of these files are augmented; valid/test are clean
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?)$"
 DEVICE_HELP = "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:<index>'"
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sec.yaml"
@@ -109,6 +110,9 @@ class SegmentSettings(_Group):
     )
     max_rounds: PositiveInt = Field(16, description="rounds per class at most (round 0 included)")
     noise_mix: float = Field(0.3, ge=0, le=1, description="fraction of noise mixed in")
+    augment_probability: float = Field(
+        0.5, ge=0, le=1, description="share of train/es segments augmented (stable per key); valid/test: none"
+    )
     gain_db_range: tuple[float, float] = Field(
         (0.0, 0.0), description="random gain, dB (low, high), within [-60, 40] (float16 storage)"
     )
@@ -262,6 +266,7 @@ class Settings(
             min_segment_seconds=self.min_segment_seconds,
             min_clip_seconds=self.min_clip_seconds,
             noise_mix=self.noise_mix,
+            augment_probability=self.augment_probability,
             gain_db_range=self.gain_db_range,
             time_shift_seconds=self.time_shift_seconds,
             seed=self.seed,

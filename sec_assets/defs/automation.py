@@ -27,8 +27,8 @@ from sec_assets.resources import SecResource
 
 class_features_job = define_asset_job(
     "class_features",
-    selection=["raw_manifest", "augmented_segments", "clap_embeddings"],
-    description="Manifest, segments and CLAP embeddings of one audio class.",
+    selection=["raw_manifest", "splits", "augmented_segments", "clap_embeddings"],
+    description="Manifest, file splits, segments and CLAP embeddings of one audio class.",
 )
 
 MAX_NEW_PARTITIONS_PER_TICK = 1000

@@ -30,20 +30,22 @@ from sec_assets.partitions import AUDIO_CLASS, OCTAVE, octave_partitions
 from sec_assets.resources import SecResource
 
 GROUP = "evaluation"
+EVALUATION_READS = ("valid", "test")  # the held-out splits; no other asset reads test
 
 
 @asset(
     partitions_def=octave_partitions,
     deps=[
         AssetDep("trained_classifier"),
-        AssetDep("splits"),
+        AssetDep("splits", partition_mapping=ALL),
         AssetDep("clap_embeddings", partition_mapping=ALL),
         AssetDep("octave_spectrograms", partition_mapping=BY_OCTAVE),
     ],
-    code_version="1",
+    code_version="2",
     group_name=GROUP,
     description="Accuracy, macro precision / recall / F0.5, mAP, per-class figures and the "
-    "confusion matrix on the held-out valid and test splits; Markdown + JSON report.",
+    "confusion matrix on the held-out valid and test splits (clean, un-augmented segments; the "
+    "only asset that reads test); Markdown + JSON report.",
 )
 @asset_boundary
 def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
@@ -51,11 +53,10 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
     home = sec.home_path
     model_row = storage.read_partition(home, "trained_classifier", {OCTAVE: str(n)}).row(0, named=True)
     model = TrainedClassifier.from_bytes(Path(model_row["model_path"]).read_bytes())
-    split_frame = storage.read_partition(home, "splits", {OCTAVE: str(n)})
-    fs = load_features(home, n, split_frame, model.classes)
+    fs = load_features(home, n, model.classes, EVALUATION_READS)
     results = {}
-    for s in ("valid", "test"):
-        mask = np.array([x == s for x in fs.splits], dtype=bool)
+    for s in EVALUATION_READS:
+        mask = fs.mask(s)
         results[s] = evaluate(fs.labels[mask], model.probabilities(fs.features[mask]), fs.classes)
     report_dir = home / "reports" / f"octave={n}"
     markdown = render_markdown(f"Evaluation, 1/{n} octave", results, fs.classes)
@@ -80,14 +81,14 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
         schema=catalog.TABLE_SCHEMAS["evaluation_report"],
     )
     written = catalog.write_table_partition(home, "evaluation_report", {OCTAVE: str(n)}, rows)
-    inputs = upstream(home, [("trained_classifier", str(n)), ("splits", str(n))])
+    inputs = upstream(home, [("trained_classifier", str(n))] + [("splits", k) for k in model.classes])
     test = results["test"]
     return finish(
         context,
         sec=sec,
         partition_key=str(n),
         written=written,
-        params={"splits": ["valid", "test"]},
+        params={"splits_read": list(EVALUATION_READS)},
         inputs=inputs,
         metadata={
             "test_accuracy": round(test.get("accuracy", 0.0), 4),

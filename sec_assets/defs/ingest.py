@@ -1,6 +1,7 @@
 """Ingest stage: the landing folder's files (``raw_manifest``) and their segments
 (``augmented_segments``), per audio class."""
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from dagster import (
 )
 
 from sec_assets.core.audio.manifest import scan_class, source_files
-from sec_assets.core.audio.segments import encode_audio, plan_class, segment_source
+from sec_assets.core.audio.segments import SourceFile, encode_audio, plan_class, segment_source
+from sec_assets.core.settings import AUGMENTED_SPLITS
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs._shared import (
     FAILURE_COLUMNS,
@@ -107,8 +109,8 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
 @asset(
     partitions_def=audio_class_partitions,
     backfill_policy=ONE_RUN,
-    deps=[AssetDep("raw_manifest")],
-    code_version="3",
+    deps=[AssetDep("raw_manifest"), AssetDep("splits")],
+    code_version="4",
     retry_policy=STEP_RETRY,
     group_name=GROUP,
     check_specs=[
@@ -119,8 +121,9 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
         )
     ],
     description="Fixed-length mono segments at the target rate (repeat-padded tails and short "
-    "clips), with seeded noise augmentation; audio stored as float16 PCM (never NaN/inf), keyed by "
-    "(class, sha256, round, index); each file's sample repair carried on its segments.",
+    "clips); train/es files augmented (seeded noise, gain, shift; extra rounds to the target), "
+    "valid/test files clean, one pass. Audio stored as float16 PCM (never NaN/inf), keyed by "
+    "(class, sha256, round, index), with the file's split and sample repair.",
 )
 @asset_boundary
 def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
@@ -163,11 +166,20 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
     params = cfg.segment_params()
     manifest = storage.read_partition(home, "raw_manifest", {AUDIO_CLASS: key})
     sources, duplicates = source_files(manifest)
-    plan = plan_class(sources, params, key)
+    split_of = file_splits(home, key, sources)
+    training = [s for s in sources if split_of[s.sha256] in AUGMENTED_SPLITS]
+    held_out = [s for s in sources if split_of[s.sha256] not in AUGMENTED_SPLITS]
+    # extra rounds (target_segments_per_class) for training files only: valid and test are one
+    # clean pass, each recording once
+    plan = {
+        **plan_class(training, params, key),
+        **plan_class(held_out, dataclasses.replace(params, target_segments=None), key),
+    }
     planned = sum(len(w) for w in plan.values())
     context.log.info(
-        f"{key}: {planned} segments planned from {len(sources)} files "
-        f"(rounds: {sorted({w.round for ws in plan.values() for w in ws})})"
+        f"{key}: {planned} segments planned from {len(sources)} files ({len(training)} train/es "
+        f"augmented, {len(held_out)} valid/test clean; rounds: "
+        f"{sorted({w.round for ws in plan.values() for w in ws})})"
     )
     class_name = manifest["audio_class"][0] if manifest.height else key
     skipped: list[dict[str, str]] = [
@@ -186,7 +198,8 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
         for i, src in enumerate(sources):
             made = 0
             try:
-                for seg in segment_source(src, plan[src.sha256], key, params):
+                augment = split_of[src.sha256] in AUGMENTED_SPLITS
+                for seg in segment_source(src, plan[src.sha256], key, params, augment):
                     rows.append(
                         {
                             "segment_key": seg.key,
@@ -206,6 +219,8 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
                             "noise_gain": seg.noise_gain,
                             "noise_rms": seg.noise_rms,
                             "repair": seg.repair,
+                            "split": split_of[src.sha256],
+                            "augmented": seg.augmented,
                             "audio": encode_audio(seg.audio),
                         }
                     )
@@ -228,7 +243,7 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
             yield pl.DataFrame(rows, schema=catalog.TABLE_SCHEMAS["augmented_segments"])
 
     written = catalog.write_table_partition(home, "augmented_segments", {AUDIO_CLASS: key}, shards())
-    inputs = upstream(home, [("raw_manifest", key)])
+    inputs = upstream(home, [("raw_manifest", key), ("splits", key)])
     catalog.record_failures(home, asset="augmented_segments", partition_key=key, rows=skipped)
     target = params.target_segments
     if target and counts["segments"] < target:
@@ -253,7 +268,7 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
         sec=sec,
         partition_key=key,
         written=written,
-        params={**vars(params), "storage": "float16"},
+        params={**vars(params), "storage": "float16", "augmented_splits": AUGMENTED_SPLITS},
         inputs=inputs,
         metadata={
             "segments": counts["segments"],
@@ -269,6 +284,19 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
             "failures": md_table(pl.DataFrame(skipped, schema=FAILURE_COLUMNS).select("path", "reason")),
         },
     )
+
+
+def file_splits(home: Path, key: str, sources: list[SourceFile]) -> dict[str, str]:
+    """sha256 → split of the class's files, from its ``splits`` partition (which must cover them)."""
+    frame = storage.read_partition(home, "splits", {AUDIO_CLASS: key})
+    split_of = dict(zip(frame["source_sha256"], frame["split"], strict=True))
+    missing = [s.path.name for s in sources if s.sha256 not in split_of]
+    if missing:
+        raise FileNotFoundError(
+            f"{key}: {len(missing)} file(s) have no split (e.g. {missing[0]}): the splits partition is "
+            "older than raw_manifest; materialize splits for the class first"
+        )
+    return split_of
 
 
 ASSETS = [raw_manifest, augmented_segments]

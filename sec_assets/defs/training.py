@@ -1,9 +1,14 @@
-"""Training stage, per octave resolution: ``splits`` (by source file) and ``trained_classifier``."""
+"""Training stage: ``splits`` of source files per audio class (upstream of the segments) and the
+per-octave ``trained_classifier``."""
 
-import numpy as np
+import shutil
+from pathlib import Path
+
 import polars as pl
 import torch
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     Definitions,
@@ -13,105 +18,112 @@ from dagster import (
     asset,
 )
 
+from sec_assets.core.audio.manifest import source_files
 from sec_assets.core.features.stats import load_features
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.models.classifier import train_linear
-from sec_assets.core.models.splits import assign_segments
+from sec_assets.core.models.splits import assign_files, files_in_two_splits
 from sec_assets.core.settings import SPLITS
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs._shared import (
     ALL,
     BY_OCTAVE,
+    ONE_RUN,
     STEP_RETRY,
     asset_boundary,
+    each_partition,
     finish,
     md_table,
     registered_classes,
     requests,
     upstream,
 )
-from sec_assets.partitions import AUDIO_CLASS, OCTAVE, octave_partitions
+from sec_assets.partitions import AUDIO_CLASS, OCTAVE, audio_class_partitions, octave_partitions
 from sec_assets.resources import SecResource
 
 GROUP = "training"
+NO_FILE_IN_TWO_SPLITS = "no_file_in_two_splits"  # the asset check on splits
+TRAINING_READS = ("train", "es")  # the splits trained_classifier reads
 
 
 @asset(
-    partitions_def=octave_partitions,
-    deps=[
-        AssetDep("clap_embeddings", partition_mapping=ALL),
-        AssetDep("octave_spectrograms", partition_mapping=BY_OCTAVE),
-    ],
-    code_version="1",
+    partitions_def=audio_class_partitions,
+    backfill_policy=ONE_RUN,
+    deps=[AssetDep("raw_manifest")],
+    code_version="2",
     group_name=GROUP,
-    description="train / es / valid / test assignment of every segment, cut per source file "
-    "(content hash) and stratified by class: no recording is in two splits.",
+    check_specs=[
+        AssetCheckSpec(
+            NO_FILE_IN_TWO_SPLITS,
+            asset="splits",
+            description="no source file (content hash) is in two splits, across every class",
+        )
+    ],
+    description="train / es / valid / test of every usable source file, drawn from its content "
+    "hash and the seed alone (adding files never moves one), before segmentation: valid and test "
+    "segments are cut clean. Segments inherit their file's split, so no recording is in two.",
 )
 @asset_boundary
 def splits(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
+    result = each_partition(context, lambda key: _splits_one(context, sec, key))
+    return MaterializeResult(metadata=result.metadata, check_results=[_no_file_in_two_splits(sec)])
+
+
+def _splits_one(context: AssetExecutionContext, sec: SecResource, key: str) -> MaterializeResult:
     cfg = sec.settings
-    train = cfg.training
-    n = int(context.partition_key)
     home = sec.home_path
-    classes = registered_classes(context)
-    spectra = pl.concat(
-        [
-            storage.read_partition(
-                home,
-                "octave_spectrograms",
-                {AUDIO_CLASS: k, OCTAVE: str(n)},
-                ["segment_key", "partition_key", "source_sha256"],
-            )
-            for k in classes
-        ]
+    _drop_old_layout(context, home)
+    sources, _ = source_files(storage.read_partition(home, "raw_manifest", {AUDIO_CLASS: key}))
+    files = pl.DataFrame(
+        {"partition_key": [key] * len(sources), "source_sha256": [s.sha256 for s in sources]},
+        schema={"partition_key": pl.String, "source_sha256": pl.String},
     )
-    embedded = pl.concat(
-        [storage.read_partition(home, "clap_embeddings", {AUDIO_CLASS: k}, ["segment_key"]) for k in classes]
-    )
-    segments = spectra.join(embedded, on="segment_key", how="semi")
-    present = set(segments["partition_key"].unique().to_list())
-    empty = [k for k in classes if k not in present]
-    if empty:
-        context.log.warning(
-            f"1/{n}: {len(empty)} class(es) with no segments are left out of the splits and of "
-            f"training: {', '.join(empty)} (see augmented_segments' has_segments check)"
-        )
-    assigned = assign_segments(segments, train.split_fractions, cfg.seed)
-    assigned = assigned.with_columns(pl.lit(n).alias("octave")).sort("segment_key")
-    leaking = (
-        assigned.group_by("source_sha256").agg(pl.col("split").n_unique().alias("k")).filter(pl.col("k") > 1)
-    )
-    if leaking.height:  # cannot happen by construction; checked because leakage is silent
-        raise AssertionError(f"{leaking.height} source files are in more than one split")
-    written = catalog.write_table_partition(home, "splits", {OCTAVE: str(n)}, assigned)
-    inputs = upstream(
-        home,
-        [("clap_embeddings", k) for k in classes] + [("octave_spectrograms", f"{k}|{n}") for k in classes],
-    )
-    table = (
-        assigned.group_by("partition_key", "split")
-        .len()
-        .pivot(on="split", index="partition_key", values="len")
-        .fill_null(0)
-        .sort("partition_key")
-    )
-    for s in SPLITS:
-        if s not in table.columns:
-            table = table.with_columns(pl.lit(0).alias(s))
+    assigned, moved = assign_files(files, cfg.training.split_fractions, cfg.seed)
+    written = catalog.write_table_partition(home, "splits", {AUDIO_CLASS: key}, assigned)
+    counts = {s: int((assigned["split"] == s).sum()) for s in SPLITS}
+    missing = [s for s in SPLITS if counts[s] == 0 and assigned.height]
+    if missing:
+        context.log.warning(f"{key}: {assigned.height} files, none in {', '.join(missing)} (a small class)")
     return finish(
         context,
         sec=sec,
-        partition_key=str(n),
+        partition_key=key,
         written=written,
-        params={"fractions": train.split_fractions, "seed": cfg.seed, "unit": "source_file"},
-        inputs=inputs,
+        params={"fractions": cfg.training.split_fractions, "seed": cfg.seed, "unit": "source_file"},
+        inputs=upstream(home, [("raw_manifest", key)]),
         metadata={
-            "classes": len(classes) - len(empty),
-            "classes_left_out": ", ".join(empty) or "none",
-            "segments": assigned.height,
-            **{f"{s}_segments": int((assigned["split"] == s).sum()) for s in SPLITS},
-            "files_in_two_splits": 0,
-            "per_class": md_table(table.select("partition_key", *SPLITS), limit=50),
+            "files": assigned.height,
+            **{f"{s}_files": counts[s] for s in SPLITS},
+            "splits_without_files": ", ".join(missing) or "none",
+            "files_moved_small_class": moved.get(key, 0),
+        },
+    )
+
+
+def _drop_old_layout(context: AssetExecutionContext, home: Path) -> None:
+    """``splits`` was per octave and per segment until December 2026; those partitions are superseded."""
+    for old in sorted(storage.table_dir(home, "splits").glob(f"{OCTAVE}=*")):
+        shutil.rmtree(old, ignore_errors=True)
+        context.log.info(f"removed the superseded per-octave splits partition {old}")
+
+
+def _no_file_in_two_splits(sec: SecResource) -> AssetCheckResult:
+    assigned = catalog.query(sec.home_path, "SELECT partition_key, source_sha256, split FROM splits")
+    leaking = files_in_two_splits(assigned)
+    return AssetCheckResult(
+        check_name=NO_FILE_IN_TWO_SPLITS,
+        passed=leaking.is_empty(),
+        description=f"{leaking.height} source files are in more than one split"
+        if leaking.height
+        else f"{assigned['source_sha256'].n_unique()} files, each in one split",
+        metadata={
+            "files_in_two_splits": leaking.height,
+            "examples": md_table(
+                leaking.with_columns(
+                    pl.col("splits").list.join(", "), pl.col("partition_key").list.join(", ").alias("classes")
+                ).select("source_sha256", "splits", "classes"),
+                limit=20,
+            ),
         },
     )
 
@@ -119,16 +131,16 @@ def splits(context: AssetExecutionContext, sec: SecResource) -> MaterializeResul
 @asset(
     partitions_def=octave_partitions,
     deps=[
-        AssetDep("splits"),
+        AssetDep("splits", partition_mapping=ALL),
         AssetDep("clap_embeddings", partition_mapping=ALL),
         AssetDep("octave_spectrograms", partition_mapping=BY_OCTAVE),
     ],
-    code_version="1",
+    code_version="2",
     group_name=GROUP,
     op_tags=requests(cpus=2),  # trains on the CPU: no GPU to wait for
     retry_policy=STEP_RETRY,
-    description="Linear soft-max classifier on CLAP embedding ⊕ band-level statistics, "
-    "early-stopped on the es split; deterministic.",
+    description="Linear soft-max classifier on CLAP embedding ⊕ band-level statistics, trained on "
+    "the train split, early-stopped on es (reads no other split); deterministic.",
 )
 @asset_boundary
 def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
@@ -137,23 +149,25 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
     n = int(context.partition_key)
     home = sec.home_path
     torch.set_num_threads(sec.cpu_count())
-    split_frame = storage.read_partition(home, "splits", {OCTAVE: str(n)})
-    classes = sorted(split_frame["partition_key"].unique().to_list())
-    left_out = sorted(set(registered_classes(context)) - set(classes))
+    registered = registered_classes(context)
+    fs = load_features(home, n, registered, TRAINING_READS)
+    trained_on = {fs.classes[i] for i in fs.labels[fs.mask("train")]}
+    classes = sorted(trained_on)
+    left_out = sorted(set(registered) - trained_on)
     if len(classes) < 2:  # the data, not the node: a retry would fail the same way
         raise Failure(
-            f"1/{n}: a classifier needs at least 2 classes with segments, the splits hold "
-            f"{len(classes)} ({', '.join(classes) or 'none'}); classes without segments: "
+            f"1/{n}: a classifier needs at least 2 classes with training segments, there are "
+            f"{len(classes)} ({', '.join(classes) or 'none'}); classes without: "
             f"{', '.join(left_out) or 'none'}. Add audio (or lower min_clip_seconds) and "
             "re-materialize from raw_manifest",
             allow_retries=False,
         )
     if left_out:
         context.log.warning(
-            f"1/{n}: training without the classes that have no segments: {', '.join(left_out)}"
+            f"1/{n}: training without the classes that have no training segments: {', '.join(left_out)}"
         )
-    fs = load_features(home, n, split_frame, classes)
-    mask = {s: np.array([x == s for x in fs.splits], dtype=bool) for s in SPLITS}
+        fs = load_features(home, n, classes, TRAINING_READS)
+    mask = {s: fs.mask(s) for s in TRAINING_READS}
     model = train_linear(
         fs.features[mask["train"]],
         fs.labels[mask["train"]],
@@ -194,7 +208,12 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         }
     )
     written = catalog.write_table_partition(home, "trained_classifier", {OCTAVE: str(n)}, row)
-    inputs = upstream(home, [("splits", str(n))])
+    inputs = upstream(
+        home,
+        [("splits", k) for k in classes]
+        + [("clap_embeddings", k) for k in classes]
+        + [("octave_spectrograms", f"{k}|{n}") for k in classes],
+    )
     return finish(
         context,
         sec=sec,
@@ -205,6 +224,7 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
             "patience": train.classifier_patience,
             "learning_rate": train.classifier_learning_rate,
             "seed": cfg.seed,
+            "splits_read": list(TRAINING_READS),
         },
         inputs=inputs,
         metadata={

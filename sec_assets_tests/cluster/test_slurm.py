@@ -174,7 +174,10 @@ def test_class_partition_runs_one_slurm_job_per_step_on_the_right_nodes(cluster_
     scan = subprocess.run([str(BIN / "sec-assets"), "scan"], env=cluster_env, capture_output=True, text=True)
     assert scan.returncode == 0, scan.stderr
     done = _materialize(
-        cluster_env, "sec_assets.definitions", "raw_manifest,augmented_segments,clap_embeddings", "tone"
+        cluster_env,
+        "sec_assets.definitions",
+        "raw_manifest,splits,augmented_segments,clap_embeddings",
+        "tone",
     ).communicate(timeout=600)[0]
     assert "RUN_SUCCESS" in done, done[-4000:]
     spectra = _materialize(
@@ -189,13 +192,19 @@ def test_class_partition_runs_one_slurm_job_per_step_on_the_right_nodes(cluster_
         for run in runs:
             for row in _settled(f"sec-{run.run_id[:8]}-"):
                 jobs[row["JobName"].split("-", 2)[2]] = row
-        steps = ["raw_manifest-a0", "augmented_segments-a0", "clap_embeddings-a0", "octave_spectrograms-a0"]
+        steps = [
+            "raw_manifest-a0",
+            "splits-a0",
+            "augmented_segments-a0",
+            "clap_embeddings-a0",
+            "octave_spectrograms-a0",
+        ]
         assert sorted(jobs) == sorted(steps)  # every step its own job, sacct proves it
-        assert len({j["JobID"] for j in jobs.values()}) == 4
+        assert len({j["JobID"] for j in jobs.values()}) == 5
         assert all(j["State"] == "COMPLETED" and j["ExitCode"] == "0:0" for j in jobs.values()), jobs
         assert jobs["clap_embeddings-a0"]["NodeList"] in ("gpu1", "gpu2")
         assert "gres/gpu=1" in jobs["clap_embeddings-a0"]["AllocTRES"]
-        for step in ("raw_manifest-a0", "augmented_segments-a0", "octave_spectrograms-a0"):
+        for step in ("raw_manifest-a0", "splits-a0", "augmented_segments-a0", "octave_spectrograms-a0"):
             assert jobs[step]["NodeList"] in ("cpu1", "cpu2") and "gres/gpu" not in jobs[step]["AllocTRES"]
         assert "cpu=2" in jobs["octave_spectrograms-a0"]["AllocTRES"]  # the asset's sec/resources tag
         # the step's own metadata: where it ran, and the GPU Slurm gave it
@@ -300,7 +309,7 @@ def test_backfill_of_20_classes_is_one_run_of_three_jobs(cluster_env, tmp_path):
     args = [str(BIN / "dagster"), "asset", "materialize", "-m", "sec_assets.definitions"]
     args += [
         "--select",
-        "raw_manifest,augmented_segments,clap_embeddings",
+        "raw_manifest,splits,augmented_segments,clap_embeddings",
         "--partition-range",
         f"{names[0]}...{names[-1]}",
     ]
@@ -311,7 +320,7 @@ def test_backfill_of_20_classes_is_one_run_of_three_jobs(cluster_env, tmp_path):
         runs = instance.get_runs()
         assert len(runs) == 1  # the whole range in one run (BackfillPolicy.single_run)
         run = runs[0]
-        for asset in ("raw_manifest", "augmented_segments", "clap_embeddings"):
+        for asset in ("raw_manifest", "splits", "augmented_segments", "clap_embeddings"):
             assert instance.get_materialized_partitions(AssetKey(asset)) == set(names)
         # an orchestrator that restarted finds the step's job again in the event log
         again = recorded_job(instance, run.run_id, "clap_embeddings", tmp_path / "submitit")
@@ -320,7 +329,8 @@ def test_backfill_of_20_classes_is_one_run_of_three_jobs(cluster_env, tmp_path):
         "augmented_segments-a0",
         "clap_embeddings-a0",
         "raw_manifest-a0",
-    ]  # three Slurm jobs for 20 partitions, not 60
+        "splits-a0",
+    ]  # four Slurm jobs for 20 partitions, not 80
     assert all(j["State"] == "COMPLETED" for j in jobs)
     clap_job = next(j for j in jobs if "clap_embeddings" in j["JobName"])
     assert again is not None and again.job_id == clap_job["JobID"] and again.stderr.is_file()
@@ -328,4 +338,9 @@ def test_backfill_of_20_classes_is_one_run_of_three_jobs(cluster_env, tmp_path):
         tmp_path / "home",
         "SELECT asset, count(DISTINCT partition_key) AS n FROM lineage GROUP BY 1 ORDER BY 1",
     )
-    assert dict(lineage.iter_rows()) == {"augmented_segments": 20, "clap_embeddings": 20, "raw_manifest": 20}
+    assert dict(lineage.iter_rows()) == {
+        "augmented_segments": 20,
+        "clap_embeddings": 20,
+        "raw_manifest": 20,
+        "splits": 20,
+    }

@@ -22,7 +22,7 @@ from sec_assets.testing.short_clips import write_spoken_digits
 from sec_assets.testing.signals import tone
 
 pytestmark = pytest.mark.slow
-PER_CLASS = ["raw_manifest", "augmented_segments", "clap_embeddings"]
+PER_CLASS = ["raw_manifest", "splits", "augmented_segments", "clap_embeddings"]
 
 
 def _run(settings, selection: list[str], partition_key: str | None, expect_success: bool = True, tags=None):
@@ -38,6 +38,11 @@ def _run(settings, selection: list[str], partition_key: str | None, expect_succe
         )
     assert result.success == expect_success
     return result
+
+
+def _check(result, name: str = "has_segments"):
+    (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == name]
+    return check
 
 
 def _metadata(result, asset: str) -> dict:
@@ -89,8 +94,9 @@ def test_the_bad_input_set_passes_every_per_class_step(tmp_path, make_settings, 
     register_classes(settings)
     for key in ("hostile", "good"):
         result = _run(settings, PER_CLASS, key)
-        (check,) = result.get_asset_check_evaluations()
+        check = _check(result)
         assert check.passed and check.metadata["empty_classes"].value == "none"
+        assert _check(result, "no_file_in_two_splits").passed
         _run(settings, ["octave_spectrograms"], str(class_octave_key(key, 3)))
     home = settings.home
     manifest = catalog.query(home, "SELECT * FROM audio_files WHERE partition_key = 'hostile'")
@@ -140,7 +146,7 @@ def test_an_empty_class_flows_through_the_whole_graph(tmp_path, make_settings, d
     assert seg["segments"] == 0 and seg["rows"] == 0
     assert "'all_bad' (all_bad) has NO segments: 2 files, 0 usable, 2 failed" in seg["warning"]
     assert "1× too short" in seg["warning"] and "1× not audio" in seg["warning"]
-    (check,) = result.get_asset_check_evaluations()
+    check = _check(result)
     assert not check.passed and check.severity == AssetCheckSeverity.WARN
     assert check.metadata["empty_classes"].value == "all_bad"
     assert _metadata(result, "clap_embeddings")["segments"] == 0
@@ -154,6 +160,7 @@ def test_an_empty_class_flows_through_the_whole_graph(tmp_path, make_settings, d
         ("clap_embeddings", "all_bad", 0),
         ("octave_spectrograms", "all_bad|3", 0),
         ("raw_manifest", "all_bad", 2),
+        ("splits", "all_bad", 0),
     ]
     model = catalog.query(home, "SELECT classes FROM models WHERE octave = 3").item()
     assert model.to_list() == ["high", "low"]
@@ -167,12 +174,12 @@ def test_training_on_one_class_with_segments_says_why_it_cannot_run(tmp_path, ma
     for key in ("all_bad", "low"):
         _run(settings, PER_CLASS, key)
         _run(settings, ["octave_spectrograms"], str(class_octave_key(key, 3)))
-    assert _metadata(_run(settings, ["splits"], "3"), "splits")["classes_left_out"] == "all_bad"
     failed = _run(settings, ["trained_classifier"], "3", expect_success=False)
     (failure,) = [e for e in failed.all_events if e.is_step_failure]
     text = failure.step_failure_data.error.message
-    assert "needs at least 2 classes with segments, the splits hold 1 (low)" in text
-    assert "classes without segments: all_bad" in text
+    assert "needs at least 2 classes with training segments, there are 1 (low)" in text
+    assert "classes without: all_bad" in text
+    assert not [e for e in failed.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]  # no retry
 
 
 def test_one_bad_stored_segment_never_loses_the_class(tmp_path, make_settings, dagster_home):
@@ -180,7 +187,7 @@ def test_one_bad_stored_segment_never_loses_the_class(tmp_path, make_settings, d
     _good_class(root / "birds", 3, 700.0)
     settings = make_settings(root, octaves=(3,))
     register_classes(settings)
-    _run(settings, ["raw_manifest", "augmented_segments"], "birds")
+    _run(settings, ["raw_manifest", "splits", "augmented_segments"], "birds")
     home = settings.home
     dims = {"audio_class": "birds"}
     stored = storage.read_partition(home, "augmented_segments", dims).sort("segment_key")
@@ -236,10 +243,12 @@ def test_four_hundred_sub_second_clips_with_default_settings(tmp_path, make_sett
     assert seg[0] == 400 and seg[1] == 400 and seg[2] is True and seg[3] < 0.88  # one padded segment per clip
     assert catalog.query(home, "SELECT count(*) FROM embeddings").item() == 400
     assert catalog.query(home, "SELECT count(*) FROM audio_files WHERE status = 'ok'").item() == 400
+    files = dict(catalog.query(home, "SELECT split, count(*) FROM splits GROUP BY 1").rows())
+    assert sum(files.values()) == 400 and 200 <= files["train"] <= 280  # 60 % in expectation
     model = catalog.query(home, "SELECT classes, n_train FROM models WHERE octave = 3").row(0)
-    assert len(model[0]) == 10 and model[1] == 240  # 60 % of each class's 40 files
+    assert len(model[0]) == 10 and model[1] == files["train"]  # one segment per clip
     test = catalog.query(home, "SELECT n, accuracy, report_path FROM evaluations WHERE split = 'test'").row(0)
-    assert test[0] == 60 and test[1] >= 0.9 and Path(test[2]).is_file()  # chance is 0.1; measured 1.0
+    assert test[0] == files["test"] and test[1] >= 0.9 and Path(test[2]).is_file()  # chance is 0.1
 
 
 def test_a_backfill_range_names_its_empty_classes(tmp_path, make_settings, dagster_home):
@@ -248,8 +257,8 @@ def test_a_backfill_range_names_its_empty_classes(tmp_path, make_settings, dagst
         "dagster/asset_partition_range_start": "a_good",
         "dagster/asset_partition_range_end": "b_empty",
     }
-    result = _run(settings, ["raw_manifest", "augmented_segments"], None, tags=range_tags)  # as single_run()
-    (check,) = result.get_asset_check_evaluations()
+    result = _run(settings, ["raw_manifest", "splits", "augmented_segments"], None, tags=range_tags)
+    check = _check(result)  # one result for the range, as single_run() launches it
     assert not check.passed and check.description == "1 of 2 classes have no segments: b_empty"
     mats = result.asset_materializations_for_node("augmented_segments")
     assert sorted(m.partition for m in mats) == ["a_good", "b_empty"]  # one event per partition

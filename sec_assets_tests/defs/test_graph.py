@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
 
@@ -64,10 +65,12 @@ def test_every_asset_is_catalogued_with_lineage(materialized):
         "SELECT octave, count(*) AS n, max(n_bands) AS b FROM spectrograms GROUP BY 1 ORDER BY 1",
     )
     assert spec["n"].to_list() == [seg[0], seg[0]] and spec["b"].to_list() == [11, 31]
-    leak = catalog.query(
-        home, "SELECT source_sha256 FROM splits GROUP BY 1, octave HAVING count(DISTINCT split) > 1"
-    )
+    leak = catalog.query(home, "SELECT source_sha256 FROM splits GROUP BY 1 HAVING count(DISTINCT split) > 1")
     assert leak.height == 0
+    seg_leak = catalog.query(
+        home, "SELECT source_sha256 FROM segments GROUP BY 1 HAVING count(DISTINCT split) > 1"
+    )
+    assert seg_leak.height == 0
     evals = catalog.query(home, "SELECT * FROM evaluations WHERE split = 'test' ORDER BY octave")
     assert evals.height == 2 and all(0.0 <= a <= 1.0 for a in evals["accuracy"])
     assert all(Path(p).is_file() for p in evals["report_path"])
@@ -78,7 +81,7 @@ def test_every_asset_is_catalogued_with_lineage(materialized):
         "augmented_segments": 5,
         "clap_embeddings": 5,
         "octave_spectrograms": 10,
-        "splits": 2,
+        "splits": 5,
         "trained_classifier": 2,
         "evaluation_report": 2,
         "zero_shot_baseline": 1,
@@ -99,11 +102,77 @@ def test_every_asset_is_catalogued_with_lineage(materialized):
         home,
         """
         SELECT DISTINCT a.path FROM models m
-        JOIN splits s ON s.octave = m.octave AND s.split IN ('train', 'es')
+        JOIN splits s ON list_contains(m.classes, s.partition_key) AND s.split IN ('train', 'es')
         JOIN audio_files a ON a.sha256 = s.source_sha256
         WHERE m.octave = 3""",
     )
     assert 0 < fed.height < n_ok
+
+
+def test_held_out_segments_are_clean_only_evaluation_reads_test_and_a_leak_fails_the_check(materialized):
+    from sec_assets.core.audio.manifest import source_files
+    from sec_assets.core.audio.segments import decode_audio, plan_class, segment_source
+    from sec_assets.core.store import storage
+
+    settings, _ = materialized
+    home = settings.home
+    rows = catalog.query(
+        home,
+        "SELECT split, bool_or(augmented), bool_and(augmented), max(noise_gain) FROM segments GROUP BY 1",
+    ).rows()
+    by_split = {r[0]: r[1:] for r in rows}
+    assert {"train", "valid", "test"} <= set(by_split)  # 20 files: es may be empty by draw
+    # training segments: augmented with probability 0.5 (some clean ones too); held-out: never
+    assert by_split["train"][:2] == (True, False) and by_split["train"][2] > 0
+    assert by_split["valid"] == by_split["test"] == (False, False, 0.0)
+    # a test segment's stored audio is the resampled, windowed (repeat-padded) recording itself
+    params = settings.segment_params()
+    for key in ("tone", "chirp"):
+        manifest = storage.read_partition(home, "raw_manifest", {"audio_class": key})
+        stored = storage.read_partition(home, "augmented_segments", {"audio_class": key})
+        held = stored.filter(pl.col("split").is_in(["valid", "test"]))
+        for src in (s for s in source_files(manifest)[0] if s.sha256 in set(held["source_sha256"])):
+            plan = plan_class([src], params, key)[src.sha256]
+            clean = {seg.key: seg.audio for seg in segment_source(src, plan, key, params, augment=False)}
+            for row in held.filter(pl.col("source_sha256") == src.sha256).iter_rows(named=True):
+                expected = clean[row["segment_key"]].astype(np.float16).astype(np.float32)
+                assert np.array_equal(decode_audio(row["audio"]), expected)
+    # which splits each asset reads, from lineage: test only by evaluation_report
+    reads = {
+        asset: json.loads(params_json).get("splits_read")
+        for asset, params_json in catalog.query(
+            home, "SELECT DISTINCT asset, params FROM lineage WHERE params LIKE '%splits_read%'"
+        ).rows()
+    }
+    assert reads == {"trained_classifier": ["train", "es"], "evaluation_report": ["valid", "test"]}
+    # the check on splits: a crafted leak (a tone file listed in chirp's splits too) fails it
+    tone = storage.read_partition(home, "splits", {"audio_class": "tone"})
+    victim = tone.row(0, named=True)
+    other = "valid" if victim["split"] != "valid" else "test"
+    crafted = pl.DataFrame([{**victim, "partition_key": "chirp", "split": other}])
+    chirp = storage.read_partition(home, "splits", {"audio_class": "chirp"})
+    storage.write_partition(home, "splits", {"audio_class": "chirp"}, pl.concat([chirp, crafted]))
+    with DagsterInstance.get() as instance:
+        result = materialize(
+            ALL_ASSETS,
+            selection=["splits"],
+            partition_key="click",
+            resources={"sec": SecResource.from_settings(settings)},
+            instance=instance,
+        )
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and check.description == "1 source files are in more than one split"
+    assert victim["source_sha256"] in check.metadata["examples"].value
+    storage.write_partition(home, "splits", {"audio_class": "chirp"}, chirp)  # put it back
+    with DagsterInstance.get() as instance:
+        result = materialize(
+            ALL_ASSETS,
+            selection=["splits"],
+            partition_key="click",
+            resources={"sec": SecResource.from_settings(settings)},
+            instance=instance,
+        )
+    assert result.get_asset_check_evaluations()[0].passed
 
 
 def test_rematerializing_a_partition_leaves_counts_unchanged(materialized, dagster_home):

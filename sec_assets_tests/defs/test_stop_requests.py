@@ -126,7 +126,7 @@ def test_time_limit_while_segmenting_commits_nothing_and_the_retry_all_of_it(
 
     register_classes(settings)
     monkeypatch.delenv(STEP_ENV_FLAG)
-    assert _run(settings, ["raw_manifest"]).success
+    assert _run(settings, ["raw_manifest", "splits"]).success
     manifest = catalog.query(settings.home, "SELECT status, count(*) AS n FROM audio_files GROUP BY 1")
     assert manifest.rows() == [("ok", FILES)]
     monkeypatch.setenv(STEP_ENV_FLAG, "1")

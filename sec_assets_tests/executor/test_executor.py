@@ -82,7 +82,7 @@ def test_local_mode_runs_each_step_as_a_submitit_job(tmp_path, demo_dataset, mod
             "-m",
             "sec_assets.definitions",
             "--select",
-            "raw_manifest,augmented_segments",
+            "raw_manifest,splits",
             "--partition",
             "tone",
         ],

@@ -14,8 +14,14 @@ from ``stable_unit(seed, "offset", class, source, round)``; the last round neede
 exactly the target by the stable hash of each candidate key. Window plans are computed from the
 manifest's frame counts alone, before any decoding, so they are the same on every machine.
 
-**Augmentation.** Per segment: a circular time shift (±``time_shift_seconds``), a gain
-(uniform in ``gain_db_range``), then white noise mixed at ``noise_mix`` of the segment's RMS
+**Augmentation** is for training only: the caller says per file whether its segments are
+augmented (``augment``); valid and test segments are the recording as it is — resampled, windowed,
+repeat-padded — so evaluation measures the model on the audio it will meet. A training segment
+is augmented with probability ``augment_probability`` (a stable draw from its key), so the model
+also sees recordings as they are: trained on noisy copies alone, a model meets clean test audio
+as a different domain (measured: 1.0 → 0.12 accuracy on clean spoken digits). Per augmented
+segment: a circular time shift (±``time_shift_seconds``), a gain (uniform in ``gain_db_range``),
+then white noise mixed at ``noise_mix`` of the segment's RMS
 (``(1 - mix)·x + mix·rms·n``, the predecessor's 30 %). The generator is seeded by
 ``stable_seed(seed, "augment", segment_key)`` only, so a segment is identical whatever the batch,
 worker count, process, host or ``PYTHONHASHSEED``; the drawn values are stored with the segment,
@@ -57,6 +63,7 @@ class SegmentParams:
     min_segment_seconds: float = 1.0
     min_clip_seconds: float = 0.1
     noise_mix: float = 0.3
+    augment_probability: float = 0.5  # per training segment; valid/test are never augmented
     gain_db_range: tuple[float, float] = (0.0, 0.0)
     time_shift_seconds: float = 0.0
     seed: int = 0
@@ -111,6 +118,7 @@ class Segment:
     noise_rms: float
     audio: np.ndarray  # float32, exactly segment_frames long
     repair: str | None = None  # the source file's sample repair, if any
+    augmented: bool = True
 
 
 def segment_key(partition_key: str, source_sha256: str, round_: int, index: int) -> str:
@@ -270,13 +278,20 @@ def augment(audio: np.ndarray, key: str, params: SegmentParams) -> tuple[np.ndar
     return mixed.astype(np.float32), Augmentation(seed, gain_db, shift, noise_gain, noise_rms)
 
 
+NO_AUGMENTATION = Augmentation(seed=0, gain_db=0.0, shift_frames=0, noise_gain=0.0, noise_rms=0.0)
+
+
 def _make_segment(
-    window: Window, piece: np.ndarray, key: str, params: SegmentParams, repair: str | None
+    window: Window, piece: np.ndarray, key: str, params: SegmentParams, repair: str | None, augmented: bool
 ) -> Segment:
     padded = window.length < params.segment_frames
     if padded:
         piece = repeat_pad(piece, params.segment_frames)
-    mixed, aug = augment(piece, key, params)
+    augmented = augmented and stable_unit(params.seed, "augment?", key) < params.augment_probability
+    if augmented:
+        mixed, aug = augment(piece, key, params)
+    else:
+        mixed, aug = piece.astype(np.float32, copy=False), NO_AUGMENTATION
     return Segment(
         key=key,
         round=window.round,
@@ -291,13 +306,19 @@ def _make_segment(
         noise_rms=aug.noise_rms,
         audio=mixed,
         repair=repair,
+        augmented=augmented,
     )
 
 
 def segment_source(
-    source: SourceFile, plan: Sequence[Window], partition_key: str, params: SegmentParams
+    source: SourceFile,
+    plan: Sequence[Window],
+    partition_key: str,
+    params: SegmentParams,
+    augment: bool = True,
 ) -> Iterator[Segment]:
-    """The augmented segments of one file for its planned windows, streamed."""
+    """The segments of one file for its planned windows, streamed; augmented unless ``augment``
+    is false (valid and test files)."""
     if not plan:
         return
     repair = source.repair.apply if source.repair.active else None
@@ -306,7 +327,7 @@ def segment_source(
     )
     for window, piece in cut_windows(blocks, plan):
         key = segment_key(partition_key, source.sha256, window.round, window.index)
-        yield _make_segment(window, piece, key, params, source.repair.note)
+        yield _make_segment(window, piece, key, params, source.repair.note, augment)
 
 
 def segment_file(
@@ -333,8 +354,9 @@ def segment_file(
     yield from segment_source(source, plan, partition_key, params)
 
 
-def regenerate_segment(key: str, source: SourceFile, params: SegmentParams) -> Segment:
-    """Rebuild one segment from its key and its source file alone (same bytes as stored)."""
+def regenerate_segment(key: str, source: SourceFile, params: SegmentParams, augment: bool = True) -> Segment:
+    """Rebuild one segment from its key and its source file alone (same bytes as stored);
+    ``augment`` as stored in the segment's row (false for valid and test files)."""
     partition_key, sha, round_, index = parse_segment_key(key)
     if not source.sha256.startswith(sha):
         raise ValueError(f"segment {key} comes from a file with sha256 {sha}…, not {source.sha256[:20]}…")
@@ -342,7 +364,7 @@ def regenerate_segment(key: str, source: SourceFile, params: SegmentParams) -> S
     match = [w for w in plan if w.index == index]
     if not match:
         raise ValueError(f"segment {key} does not exist for this file and these parameters")
-    return next(segment_source(source, match, partition_key, params))
+    return next(segment_source(source, match, partition_key, params, augment))
 
 
 def encode_audio(audio: np.ndarray) -> bytes:

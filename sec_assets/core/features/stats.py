@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from sec_assets.core.settings import SPLITS
 from sec_assets.core.store import storage
 
 
@@ -19,6 +20,10 @@ class FeatureSet:
     splits: list[str]
     features: np.ndarray  # (n, 1024 + 2·bands) float64
     classes: list[str]
+    source_sha256: list[str] = field(default_factory=list)
+
+    def mask(self, split: str) -> np.ndarray:
+        return np.array([s == split for s in self.splits], dtype=bool)
 
 
 def spectrogram_stats(levels: np.ndarray, n_frames: int, n_bands: int) -> np.ndarray:
@@ -27,12 +32,25 @@ def spectrogram_stats(levels: np.ndarray, n_frames: int, n_bands: int) -> np.nda
     return np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
 
 
-def load_features(home: Path, octave: int, splits: pl.DataFrame, class_keys: Sequence[str]) -> FeatureSet:
-    """Join the split assignment with embeddings and spectrograms of every class."""
+def load_features(home: Path, octave: int, class_keys: Sequence[str], splits: Sequence[str]) -> FeatureSet:
+    """Features and labels of the segments whose files are in ``splits`` — and only those: the
+    split filter is applied to the ``splits`` table before any feature is joined, so a caller can
+    read nothing else (which splits each asset reads is recorded in its lineage)."""
     classes = sorted(class_keys)
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"unknown split(s) {unknown}; the splits are {SPLITS}")
+    assignment = pl.concat(
+        [storage.read_partition(home, "splits", {"audio_class": k}) for k in classes], how="vertical"
+    ).filter(pl.col("split").is_in(list(splits)))
     embeddings = pl.concat(
         [
-            storage.read_partition(home, "clap_embeddings", {"audio_class": k}, ["segment_key", "embedding"])
+            storage.read_partition(
+                home,
+                "clap_embeddings",
+                {"audio_class": k},
+                ["segment_key", "partition_key", "source_sha256", "embedding"],
+            )
             for k in classes
         ]
     )
@@ -48,8 +66,11 @@ def load_features(home: Path, octave: int, splits: pl.DataFrame, class_keys: Seq
         ]
     )
     joined = (
-        splits.select("segment_key", "partition_key", "split")
-        .join(embeddings, on="segment_key", how="inner")
+        embeddings.join(
+            assignment.select("partition_key", "source_sha256", "split"),
+            on=["partition_key", "source_sha256"],
+            how="inner",
+        )
         .join(spectra, on="segment_key", how="inner")
         .sort("segment_key")
     )
@@ -75,4 +96,5 @@ def load_features(home: Path, octave: int, splits: pl.DataFrame, class_keys: Seq
         splits=joined["split"].to_list(),
         features=features,
         classes=classes,
+        source_sha256=joined["source_sha256"].to_list(),
     )

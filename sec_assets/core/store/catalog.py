@@ -66,6 +66,8 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "noise_gain": pl.Float64,
         "noise_rms": pl.Float64,
         "repair": pl.String,
+        "split": pl.String,
+        "augmented": pl.Boolean,
         "audio": pl.Binary,
     },
     "clap_embeddings": {
@@ -91,9 +93,7 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "levels_db": pl.List(pl.Float32),
     },
     "splits": {
-        "segment_key": pl.String,
         "partition_key": pl.String,
-        "octave": pl.Int64,
         "source_sha256": pl.String,
         "split": pl.String,
     },

@@ -1,0 +1,36 @@
+"""Choosing an octave's model among its candidates: the best macro-F1 on the *validation* split
+(scikit-learn), ties broken by the order of the ``candidates`` setting. The test split plays no
+part: it is read by the evaluation alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+
+def select(
+    probabilities: Mapping[str, np.ndarray], labels: np.ndarray, n_classes: int
+) -> tuple[str, list[dict[str, Any]]]:
+    """(chosen candidate id, one row per candidate in the given order with its validation figures)."""
+    if not probabilities:
+        raise ValueError("no candidates to choose from")
+    rows: list[dict[str, Any]] = []
+    for cid, proba in probabilities.items():
+        pred = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=int)
+        f1 = f1_score(labels, pred, average="macro", labels=list(range(n_classes)), zero_division=0)
+        rows.append(
+            {
+                "candidate": cid,
+                "valid_macro_f1": float(f1) if len(labels) else 0.0,
+                "valid_accuracy": float(accuracy_score(labels, pred)) if len(labels) else 0.0,
+                "valid_n": len(labels),
+            }
+        )
+    best = max(range(len(rows)), key=lambda i: (rows[i]["valid_macro_f1"], -i))
+    for i, row in enumerate(rows):
+        row["selected"] = i == best
+    return str(rows[best]["candidate"]), rows
