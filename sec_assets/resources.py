@@ -100,6 +100,8 @@ def _config_annotation(annotation: Any) -> Any:
         return str
     if origin is Literal:
         return annotation if all(isinstance(a, str) for a in args) else type(args[0])
+    if origin is tuple and isinstance(args[0], type) and issubclass(args[0], pydantic.BaseModel):
+        return str  # structured settings (candidates) travel as JSON
     if origin is tuple:
         return list[args[0]]  # type: ignore[valid-type]  # (float, float) → [float, float]
     if origin in (Union, types.UnionType):
@@ -117,7 +119,7 @@ def config_values(settings: Settings) -> dict[str, Any]:
     values = {k: _to_config_value(v) for k, v in settings.model_dump(exclude=set(NOT_PER_RUN)).items()}
     for name, value in values.items():  # e.g. channel 1 → "1" where the config type is a string
         if value is not None and _config_annotation(Settings.model_fields[name].annotation) is str:
-            values[name] = str(value)
+            values[name] = json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else str(value)
     return values
 
 

@@ -15,6 +15,7 @@ started). Later layers win: defaults, the file, the environment, explicit overri
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,7 @@ from pydantic import (
 from sec_assets.core.audio.manifest import FilePolicy
 from sec_assets.core.audio.samples import NonFinitePolicy, OverFullScalePolicy, SamplePolicy
 from sec_assets.core.audio.segments import SegmentParams
+from sec_assets.core.models.candidates import DEFAULT_CANDIDATES, Candidate
 
 SPLITS = ("train", "es", "valid", "test")
 AUGMENTED_SPLITS = ("train", "es")  # segments of these files are augmented; valid/test are clean
@@ -174,9 +176,28 @@ class TrainingSettings(_Group):
         default_factory=lambda: {"train": 0.6, "es": 0.1, "valid": 0.15, "test": 0.15},
         description="share of source files per split (train, es, valid, test), stratified by class",
     )
-    classifier_epochs: PositiveInt = Field(150, description="training epochs at most")
-    classifier_patience: PositiveInt = Field(10, description="epochs without a better es loss, then stop")
-    classifier_learning_rate: float = Field(0.01, gt=0, description="Adam learning rate")
+    candidates: tuple[Candidate, ...] = Field(
+        default_factory=lambda: tuple(Candidate.model_validate(c) for c in DEFAULT_CANDIDATES),
+        description="models trained per octave: feature set, head and fit (JSON list in the "
+        "launchpad); the best validation macro-F1 becomes the octave's model",
+    )
+
+    @field_validator("candidates", mode="before")
+    @classmethod
+    def _parse_candidates(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value)
+        if not value:
+            raise ValueError("candidates needs at least one {features, head} entry")
+        return value
+
+    @field_validator("candidates")
+    @classmethod
+    def _unique_candidates(cls, value: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
+        ids = [c.id for c in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"candidates lists the same model twice: {sorted(ids)}")
+        return value
 
     @field_validator("split_fractions")
     @classmethod

@@ -12,10 +12,10 @@ from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeRes
 from sec_assets.core.evaluation.metrics import evaluate
 from sec_assets.core.evaluation.report import render_markdown
 from sec_assets.core.features import clap
-from sec_assets.core.features.stats import load_features
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.models import zero_shot
-from sec_assets.core.models.classifier import TrainedClassifier
+from sec_assets.core.models.data import load_segment_data
+from sec_assets.core.models.learn import TrainedModel
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs._shared import (
     ALL,
@@ -51,21 +51,24 @@ EVALUATION_READS = ("valid", "test")  # the held-out splits; no other asset read
 def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     n = int(context.partition_key)
     home = sec.home_path
-    model_row = storage.read_partition(home, "trained_classifier", {OCTAVE: str(n)}).row(0, named=True)
-    model = TrainedClassifier.from_bytes(Path(model_row["model_path"]).read_bytes())
-    fs = load_features(home, n, model.classes, EVALUATION_READS)
+    models = storage.read_partition(home, "trained_classifier", {OCTAVE: str(n)})
+    model_row = models.filter(pl.col("selected")).row(0, named=True)
+    model = TrainedModel.from_bytes(Path(model_row["model_path"]).read_bytes())
+    data = load_segment_data(home, n, model.classes, EVALUATION_READS)
     results = {}
     for s in EVALUATION_READS:
-        mask = fs.mask(s)
-        results[s] = evaluate(fs.labels[mask], model.probabilities(fs.features[mask]), fs.classes)
+        part = data.subset(data.mask(s))
+        results[s] = evaluate(part.labels, model.probabilities(part), data.classes)
     report_dir = home / "reports" / f"octave={n}"
-    markdown = render_markdown(f"Evaluation, 1/{n} octave", results, fs.classes)
+    title = f"Evaluation, 1/{n} octave — {model_row['candidate']} (selected on validation macro-F1)"
+    markdown = render_markdown(title, results, data.classes)
     storage.atomic_write_bytes(report_dir / "report.md", markdown.encode())
     storage.atomic_write_bytes(report_dir / "report.json", json.dumps(results, indent=2).encode())
     rows = pl.DataFrame(
         [
             {
                 "octave": n,
+                "candidate": model_row["candidate"],
                 "split": s,
                 "n": r.get("n", 0),
                 "accuracy": r.get("accuracy"),
@@ -91,6 +94,7 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
         params={"splits_read": list(EVALUATION_READS)},
         inputs=inputs,
         metadata={
+            "candidate": model_row["candidate"],
             "test_accuracy": round(test.get("accuracy", 0.0), 4),
             "test_mAP": round(test.get("mean_average_precision", 0.0), 4),
             "test_macro_f05": round(test.get("macro_f05", 0.0), 4),

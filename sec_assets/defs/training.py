@@ -1,7 +1,9 @@
 """Training stage: ``splits`` of source files per audio class (upstream of the segments) and the
 per-octave ``trained_classifier``."""
 
+import json
 import shutil
+import time
 from pathlib import Path
 
 import polars as pl
@@ -19,9 +21,10 @@ from dagster import (
 )
 
 from sec_assets.core.audio.manifest import source_files
-from sec_assets.core.features.stats import load_features
 from sec_assets.core.hashing import file_sha256
-from sec_assets.core.models.classifier import train_linear
+from sec_assets.core.models.data import load_segment_data
+from sec_assets.core.models.learn import train_candidate
+from sec_assets.core.models.selection import select
 from sec_assets.core.models.splits import assign_files, files_in_two_splits
 from sec_assets.core.settings import SPLITS
 from sec_assets.core.store import catalog, storage
@@ -43,7 +46,7 @@ from sec_assets.resources import SecResource
 
 GROUP = "training"
 NO_FILE_IN_TWO_SPLITS = "no_file_in_two_splits"  # the asset check on splits
-TRAINING_READS = ("train", "es")  # the splits trained_classifier reads
+TRAINING_READS = ("train", "es", "valid")  # fit, early stopping, selection; never test
 
 
 @asset(
@@ -135,25 +138,25 @@ def _no_file_in_two_splits(sec: SecResource) -> AssetCheckResult:
         AssetDep("clap_embeddings", partition_mapping=ALL),
         AssetDep("octave_spectrograms", partition_mapping=BY_OCTAVE),
     ],
-    code_version="2",
+    code_version="3",
     group_name=GROUP,
     op_tags=requests(cpus=2),  # trains on the CPU: no GPU to wait for
     retry_policy=STEP_RETRY,
-    description="Linear soft-max classifier on CLAP embedding ⊕ band-level statistics, trained on "
-    "the train split, early-stopped on es (reads no other split); deterministic.",
+    description="Every candidate of the `candidates` setting (feature set × head: CLAP, band "
+    "statistics, both, or a CNN over the spectrogram; linear or MLP) trained on train, "
+    "early-stopped on es, class-weighted, deterministic; the best validation macro-F1 is the "
+    "octave's model. Reads train, es and valid — never test.",
 )
 @asset_boundary
 def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     cfg = sec.settings
-    train = cfg.training
     n = int(context.partition_key)
     home = sec.home_path
     torch.set_num_threads(sec.cpu_count())
     registered = registered_classes(context)
-    fs = load_features(home, n, registered, TRAINING_READS)
-    trained_on = {fs.classes[i] for i in fs.labels[fs.mask("train")]}
-    classes = sorted(trained_on)
-    left_out = sorted(set(registered) - trained_on)
+    data = load_segment_data(home, n, registered, TRAINING_READS)
+    classes = sorted({data.classes[i] for i in data.labels[data.mask("train")]})
+    left_out = sorted(set(registered) - set(classes))
     if len(classes) < 2:  # the data, not the node: a retry would fail the same way
         raise Failure(
             f"1/{n}: a classifier needs at least 2 classes with training segments, there are "
@@ -166,24 +169,25 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         context.log.warning(
             f"1/{n}: training without the classes that have no training segments: {', '.join(left_out)}"
         )
-        fs = load_features(home, n, classes, TRAINING_READS)
-    mask = {s: fs.mask(s) for s in TRAINING_READS}
-    model = train_linear(
-        fs.features[mask["train"]],
-        fs.labels[mask["train"]],
-        fs.features[mask["es"]],
-        fs.labels[mask["es"]],
-        fs.classes,
-        seed=cfg.seed,
-        epochs=train.classifier_epochs,
-        patience=train.classifier_patience,
-        lr=train.classifier_learning_rate,
-    )
-    blob = model.to_bytes()
-    model_path = home / "artifacts" / "trained_classifier" / f"octave={n}" / "classifier.npz"
-    storage.atomic_write_bytes(model_path, blob)
-    model_sha = file_sha256(model_path)
-    emb_models = (
+        data = load_segment_data(home, n, classes, TRAINING_READS)
+    train, es, valid = (data.subset(data.mask(s)) for s in TRAINING_READS)
+    out_dir = home / "artifacts" / "trained_classifier" / f"octave={n}"
+    trained, probabilities, rows = {}, {}, []
+    for i, candidate in enumerate(cfg.candidates):
+        started = time.perf_counter()
+        model = train_candidate(candidate, train, es, cfg.seed)
+        seconds = time.perf_counter() - started
+        path = out_dir / f"{candidate.id.replace('/', '_')}.safetensors"
+        storage.atomic_write_bytes(path, model.to_bytes())
+        trained[candidate.id] = model
+        probabilities[candidate.id] = model.probabilities(valid)
+        rows.append({"candidate": candidate, "path": path, "seconds": seconds})
+        context.log.info(
+            f"1/{n}: candidate {i + 1}/{len(cfg.candidates)} {candidate.id}: {model.epochs} epochs "
+            f"(best {model.best_epoch}, es loss {model.best_es_loss:.4f}) in {seconds:.1f} s"
+        )
+    chosen, table = select(probabilities, valid.labels)
+    emb_models = sorted(
         pl.concat(
             [
                 storage.read_partition(home, "clap_embeddings", {AUDIO_CLASS: k}, ["model_sha256"])
@@ -193,21 +197,36 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         .unique()
         .to_list()
     )
-    row = pl.DataFrame(
-        {
-            "octave": [n],
-            "model_path": [str(model_path)],
-            "model_sha256": [model_sha],
-            "classes": [fs.classes],
-            "n_features": [fs.features.shape[1]],
-            "n_train": [int(mask["train"].sum())],
-            "n_es": [int(mask["es"].sum())],
-            "epochs": [model.epochs],
-            "best_es_loss": [model.best_es_loss],
-            "embedding_model_sha256": [",".join(sorted(emb_models))],
-        }
+    frame = pl.DataFrame(
+        [
+            {
+                "octave": n,
+                "candidate": r["candidate"].id,
+                "feature_set": r["candidate"].features.name,
+                "head": r["candidate"].head.name,
+                "config": json.dumps(r["candidate"].identity(), sort_keys=True),
+                "selected": t["selected"],
+                "model_path": str(r["path"]),
+                "model_sha256": file_sha256(r["path"]),
+                "classes": classes,
+                "n_train": len(train),
+                "n_es": len(es),
+                "n_valid": len(valid),
+                "epochs": trained[t["candidate"]].epochs,
+                "best_epoch": trained[t["candidate"]].best_epoch,
+                "best_es_loss": trained[t["candidate"]].best_es_loss,
+                "valid_macro_f1": t["valid_macro_f1"],
+                "valid_accuracy": t["valid_accuracy"],
+                "train_seconds": r["seconds"],
+                "embedding_model_sha256": ",".join(emb_models),
+            }
+            for r, t in zip(rows, table, strict=True)
+        ],
+        schema=catalog.TABLE_SCHEMAS["trained_classifier"],
     )
-    written = catalog.write_table_partition(home, "trained_classifier", {OCTAVE: str(n)}, row)
+    written = catalog.write_table_partition(home, "trained_classifier", {OCTAVE: str(n)}, frame)
+    best = frame.filter(pl.col("selected")).row(0, named=True)
+    context.log.info(f"1/{n}: selected {chosen} (validation macro-F1 {best['valid_macro_f1']:.3f})")
     inputs = upstream(
         home,
         [("splits", k) for k in classes]
@@ -220,23 +239,28 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         partition_key=str(n),
         written=written,
         params={
-            "epochs": train.classifier_epochs,
-            "patience": train.classifier_patience,
-            "learning_rate": train.classifier_learning_rate,
+            "candidates": [c.identity() for c in cfg.candidates],
             "seed": cfg.seed,
+            "torch_threads": torch.get_num_threads(),
+            "selection": "valid macro-F1",
             "splits_read": list(TRAINING_READS),
         },
         inputs=inputs,
         metadata={
-            "model_path": MetadataValue.path(str(model_path)),
-            "model_sha256": model_sha,
-            "classes": len(fs.classes),
+            "selected": chosen,
+            "valid_macro_f1": round(best["valid_macro_f1"], 4),
+            "model_path": MetadataValue.path(best["model_path"]),
+            "model_sha256": best["model_sha256"],
+            "candidates": md_table(
+                frame.select(
+                    "candidate", "selected", "valid_macro_f1", "valid_accuracy", "epochs", "train_seconds"
+                ).with_columns(pl.col("valid_macro_f1", "valid_accuracy", "train_seconds").round(3))
+            ),
+            "classes": len(classes),
             "classes_left_out": ", ".join(left_out) or "none",
-            "features": fs.features.shape[1],
-            "train_examples": int(mask["train"].sum()),
-            "es_examples": int(mask["es"].sum()),
-            "epochs_run": model.epochs,
-            "best_es_loss": round(model.best_es_loss, 5),
+            "train_examples": len(train),
+            "es_examples": len(es),
+            "valid_examples": len(valid),
         },
     )
 

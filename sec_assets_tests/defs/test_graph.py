@@ -144,7 +144,20 @@ def test_held_out_segments_are_clean_only_evaluation_reads_test_and_a_leak_fails
             home, "SELECT DISTINCT asset, params FROM lineage WHERE params LIKE '%splits_read%'"
         ).rows()
     }
-    assert reads == {"trained_classifier": ["train", "es"], "evaluation_report": ["valid", "test"]}
+    assert reads == {"trained_classifier": ["train", "es", "valid"], "evaluation_report": ["valid", "test"]}
+    # re-training with nothing changed: byte-identical model files for every candidate
+    before = dict(catalog.query(home, "SELECT candidate, model_sha256 FROM models WHERE octave = 3").rows())
+    with DagsterInstance.get() as instance:
+        retrained = materialize(
+            ALL_ASSETS,
+            selection=["trained_classifier"],
+            partition_key="3",
+            resources={"sec": SecResource.from_settings(settings)},
+            instance=instance,
+        )
+    assert retrained.success
+    after = dict(catalog.query(home, "SELECT candidate, model_sha256 FROM models WHERE octave = 3").rows())
+    assert after == before and len(before) == 4
     # the check on splits: a crafted leak (a tone file listed in chirp's splits too) fails it
     tone = storage.read_partition(home, "splits", {"audio_class": "tone"})
     victim = tone.row(0, named=True)

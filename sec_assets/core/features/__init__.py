@@ -1,2 +1,2 @@
-"""Features of a segment: n-octave band levels, CLAP embeddings (the seam and the pipeline), and
-the per-band statistics the classifier reads."""
+"""Features of a segment: n-octave band levels and CLAP embeddings (the seam and the pipeline);
+what a classifier makes of them is a feature set (:mod:`sec_assets.core.models.feature_sets`)."""

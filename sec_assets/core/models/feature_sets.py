@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from sec_assets.core.models.data import SegmentData
-
 if TYPE_CHECKING:
     import torch
+
+    from sec_assets.core.models.data import SegmentData
 
 
 class FeatureSetConfig(BaseModel):

@@ -12,16 +12,16 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 
-def select(
-    probabilities: Mapping[str, np.ndarray], labels: np.ndarray, n_classes: int
-) -> tuple[str, list[dict[str, Any]]]:
+def select(probabilities: Mapping[str, np.ndarray], labels: np.ndarray) -> tuple[str, list[dict[str, Any]]]:
     """(chosen candidate id, one row per candidate in the given order with its validation figures)."""
     if not probabilities:
         raise ValueError("no candidates to choose from")
     rows: list[dict[str, Any]] = []
     for cid, proba in probabilities.items():
         pred = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=int)
-        f1 = f1_score(labels, pred, average="macro", labels=list(range(n_classes)), zero_division=0)
+        # macro over the classes present in truth or prediction (scikit-learn's default): a class
+        # with no validation file does not count as a zero for every candidate
+        f1 = f1_score(labels, pred, average="macro", zero_division=0)
         rows.append(
             {
                 "candidate": cid,

@@ -139,6 +139,6 @@ def test_selection_uses_validation_macro_f1_and_keeps_config_order_on_ties():
     y = np.array([0, 0, 1, 1, 2, 2])
     perfect = np.eye(3)[y]
     half = np.eye(3)[[0, 1, 1, 1, 2, 0]]
-    chosen, table = select({"a": half, "b": perfect, "c": perfect}, y, 3)
+    chosen, table = select({"a": half, "b": perfect, "c": perfect}, y)
     assert chosen == "b" and [r["candidate"] for r in table] == ["a", "b", "c"]
     assert table[1]["valid_macro_f1"] == 1.0 and table[0]["valid_macro_f1"] < 1.0
