@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import torch
 from dagster import (
@@ -22,8 +23,9 @@ from dagster import (
 
 from sec_assets.core.audio.manifest import source_files
 from sec_assets.core.hashing import file_sha256
+from sec_assets.core.models.candidates import Candidate
 from sec_assets.core.models.data import load_segment_data
-from sec_assets.core.models.learn import train_candidate
+from sec_assets.core.models.learn import TrainedModel, train_candidate
 from sec_assets.core.models.selection import select
 from sec_assets.core.models.splits import assign_files, files_in_two_splits
 from sec_assets.core.settings import SPLITS
@@ -172,7 +174,9 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         data = load_segment_data(home, n, classes, TRAINING_READS)
     train, es, valid = (data.subset(data.mask(s)) for s in TRAINING_READS)
     out_dir = home / "artifacts" / "trained_classifier" / f"octave={n}"
-    trained, probabilities, rows = {}, {}, []
+    trained: dict[str, TrainedModel] = {}
+    probabilities: dict[str, np.ndarray] = {}
+    rows: list[tuple[Candidate, Path, float]] = []
     for i, candidate in enumerate(cfg.candidates):
         started = time.perf_counter()
         model = train_candidate(candidate, train, es, cfg.seed)
@@ -181,7 +185,7 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         storage.atomic_write_bytes(path, model.to_bytes())
         trained[candidate.id] = model
         probabilities[candidate.id] = model.probabilities(valid)
-        rows.append({"candidate": candidate, "path": path, "seconds": seconds})
+        rows.append((candidate, path, seconds))
         context.log.info(
             f"1/{n}: candidate {i + 1}/{len(cfg.candidates)} {candidate.id}: {model.epochs} epochs "
             f"(best {model.best_epoch}, es loss {model.best_es_loss:.4f}) in {seconds:.1f} s"
@@ -201,13 +205,13 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         [
             {
                 "octave": n,
-                "candidate": r["candidate"].id,
-                "feature_set": r["candidate"].features.name,
-                "head": r["candidate"].head.name,
-                "config": json.dumps(r["candidate"].identity(), sort_keys=True),
+                "candidate": candidate.id,
+                "feature_set": candidate.features.name,
+                "head": candidate.head.name,
+                "config": json.dumps(candidate.identity(), sort_keys=True),
                 "selected": t["selected"],
-                "model_path": str(r["path"]),
-                "model_sha256": file_sha256(r["path"]),
+                "model_path": str(path),
+                "model_sha256": file_sha256(path),
                 "classes": classes,
                 "n_train": len(train),
                 "n_es": len(es),
@@ -217,10 +221,10 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
                 "best_es_loss": trained[t["candidate"]].best_es_loss,
                 "valid_macro_f1": t["valid_macro_f1"],
                 "valid_accuracy": t["valid_accuracy"],
-                "train_seconds": r["seconds"],
+                "train_seconds": seconds,
                 "embedding_model_sha256": ",".join(emb_models),
             }
-            for r, t in zip(rows, table, strict=True)
+            for (candidate, path, seconds), t in zip(rows, table, strict=True)
         ],
         schema=catalog.TABLE_SCHEMAS["trained_classifier"],
     )
