@@ -149,7 +149,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     evals = query(
         settings.home,
         "SELECT octave, accuracy, mean_average_precision, report_path "
-        "FROM evaluations WHERE split = 'test' ORDER BY octave",
+        "FROM evaluations WHERE split = 'test' AND selected ORDER BY octave",
     )
     failed = query(settings.home, "SELECT count(*) FROM audio_files WHERE status = 'failed'").item()
     print(f"\ndemo: done in {time.perf_counter() - started:.0f} s; {failed} file(s) recorded as failed")

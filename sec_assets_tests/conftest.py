@@ -33,6 +33,7 @@ def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[D
 def make_settings(tmp_path: Path, model_store: Path):
     def make(audio_root: Path, **overrides) -> Settings:
         overrides.setdefault("allow_random_init", True)
+        overrides.setdefault("bootstrap_resamples", 50)  # intervals in tests: coarse but quick
         return load_settings(
             env={}, home=tmp_path / "home", audio_root=audio_root, models=model_store, **overrides
         )

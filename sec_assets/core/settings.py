@@ -182,6 +182,10 @@ class TrainingSettings(_Group):
         "launchpad); the best validation macro-F1 becomes the octave's model",
     )
 
+    bootstrap_resamples: PositiveInt = Field(
+        200, description="bootstrap resamples (of source files) for the reports' 95 % intervals"
+    )
+
     @field_validator("candidates", mode="before")
     @classmethod
     def _parse_candidates(cls, value: Any) -> Any:

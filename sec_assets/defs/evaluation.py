@@ -1,20 +1,24 @@
 """Evaluation stage: the per-octave ``evaluation_report`` on the held-out splits and the CLAP
 ``zero_shot_baseline`` (no training)."""
 
+import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import torch
 from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeResult, MetadataValue, asset
 
+from sec_assets.core.evaluation.bootstrap import STATISTICS, file_bootstrap, headline
+from sec_assets.core.evaluation.figures import confusion_png
 from sec_assets.core.evaluation.metrics import evaluate
-from sec_assets.core.evaluation.report import render_markdown
+from sec_assets.core.evaluation.report import data_uri, render_markdown
 from sec_assets.core.features import clap
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.models import zero_shot
-from sec_assets.core.models.data import load_segment_data
+from sec_assets.core.models.data import SegmentData, load_segment_data
 from sec_assets.core.models.learn import TrainedModel
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs._shared import (
@@ -41,68 +45,174 @@ EVALUATION_READS = ("valid", "test")  # the held-out splits; no other asset read
         AssetDep("clap_embeddings", partition_mapping=ALL),
         AssetDep("octave_spectrograms", partition_mapping=BY_OCTAVE),
     ],
-    code_version="2",
+    code_version="3",
     group_name=GROUP,
-    description="Accuracy, macro precision / recall / F0.5, mAP, per-class figures and the "
-    "confusion matrix on the held-out valid and test splits (clean, un-augmented segments; the "
-    "only asset that reads test); Markdown + JSON report.",
+    description="The selected model and every candidate on the held-out valid and test splits "
+    "(clean segments; the only asset that reads test): accuracy, balanced accuracy, macro-F1 / "
+    "F0.5, macro mAP with 95 % bootstrap intervals resampled by source file, per-class figures under "
+    "the classes' names, the confusion matrix (PNG), top confusions with example segments, and the "
+    "CLAP zero-shot baseline on the same test set. Markdown + JSON + PNG under reports/.",
 )
 @asset_boundary
 def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
+    cfg = sec.settings
     n = int(context.partition_key)
     home = sec.home_path
     models = storage.read_partition(home, "trained_classifier", {OCTAVE: str(n)})
-    model_row = models.filter(pl.col("selected")).row(0, named=True)
-    model = TrainedModel.from_bytes(Path(model_row["model_path"]).read_bytes())
-    data = load_segment_data(home, n, model.classes, EVALUATION_READS)
-    results = {}
-    for s in EVALUATION_READS:
-        part = data.subset(data.mask(s))
-        results[s] = evaluate(part.labels, model.probabilities(part), data.classes)
+    selected = models.filter(pl.col("selected")).row(0, named=True)
+    classes = list(selected["classes"])
+    data = load_segment_data(home, n, classes, EVALUATION_READS)
+    names = class_names(home, classes)
+    held_out = {s: data.subset(data.mask(s)) for s in EVALUATION_READS}
     report_dir = home / "reports" / f"octave={n}"
-    title = f"Evaluation, 1/{n} octave — {model_row['candidate']} (selected on validation macro-F1)"
-    markdown = render_markdown(title, results, data.classes)
-    storage.atomic_write_bytes(report_dir / "report.md", markdown.encode())
-    storage.atomic_write_bytes(report_dir / "report.json", json.dumps(results, indent=2).encode())
-    rows = pl.DataFrame(
-        [
+    candidates, results, intervals, images, files = [], {}, {}, {}, {}
+    for row in models.iter_rows(named=True):
+        model = TrainedModel.from_bytes(Path(row["model_path"]).read_bytes())
+        test = held_out["test"]
+        proba = {s: model.probabilities(part) for s, part in held_out.items()}
+        ci = file_bootstrap(test.labels, proba["test"], test.source_sha256, cfg.bootstrap_resamples, cfg.seed)
+        figures = headline(test.labels, proba["test"]) if len(test) else dict.fromkeys(STATISTICS, 0.0)
+        candidates.append(
             {
-                "octave": n,
-                "candidate": model_row["candidate"],
-                "split": s,
-                "n": r.get("n", 0),
-                "accuracy": r.get("accuracy"),
-                "macro_precision": r.get("macro_precision"),
-                "macro_recall": r.get("macro_recall"),
-                "macro_f05": r.get("macro_f05"),
-                "mean_average_precision": r.get("mean_average_precision"),
-                "model_sha256": model_row["model_sha256"],
-                "report_path": str(report_dir / "report.md"),
+                "candidate": row["candidate"],
+                "selected": row["selected"],
+                "valid_macro_f1": row["valid_macro_f1"],
+                "test_macro_f1": figures["macro_f1"],
+                "test_macro_f1_ci": ci["macro_f1"],
+                "test_map": figures["macro_map"],
+                "test_map_ci": ci["macro_map"],
             }
-            for s, r in results.items()
-        ],
-        schema=catalog.TABLE_SCHEMAS["evaluation_report"],
-    )
-    written = catalog.write_table_partition(home, "evaluation_report", {OCTAVE: str(n)}, rows)
-    inputs = upstream(home, [("trained_classifier", str(n))] + [("splits", k) for k in model.classes])
-    test = results["test"]
+        )
+        for s, part in held_out.items():
+            res = evaluate(part.labels, proba[s], names, part.segment_keys)
+            iv = ci
+            if s != "test":  # validation intervals for the selected model only (they cost time)
+                iv = {}
+                if row["selected"]:
+                    iv = file_bootstrap(
+                        part.labels, proba[s], part.source_sha256, cfg.bootstrap_resamples, cfg.seed
+                    )
+            results[(row["candidate"], s)] = (res, iv)
+            if row["selected"]:
+                if res.get("n"):
+                    png = confusion_png(
+                        res["confusion_matrix"], names, f"1/{n} octave, {s}: {row['candidate']}"
+                    )
+                    files[s] = f"confusion_{s}.png"
+                    storage.atomic_write_bytes(report_dir / files[s], png)
+                    images[s] = data_uri(png)
+                intervals[s] = iv
+    zero_shot_test, zs_note = _zero_shot_on(sec, held_out["test"], names)
+    chosen = selected["candidate"]
+    chosen_results = {s: results[(chosen, s)][0] for s in EVALUATION_READS}
+    if zero_shot_test is not None:
+        chosen_results["test, CLAP zero-shot baseline (no training)"] = zero_shot_test
+    notes = [
+        f"selected on validation macro-F1 among {len(candidates)} candidates; test read here only",
+        f"95 % intervals: {cfg.bootstrap_resamples} bootstrap resamples of the source files",
+        zs_note,
+    ]
+    title = f"Evaluation, 1/{n} octave: {chosen}"
+    on_disk = render_markdown(title, chosen_results, intervals, files, candidates, notes)
+    in_ui = render_markdown(title, chosen_results, intervals, images, candidates, notes)
+    storage.atomic_write_bytes(report_dir / "report.md", on_disk.encode())
+    payload = {
+        "octave": n,
+        "selected": chosen,
+        "candidates": candidates,
+        "results": {f"{c}|{s}": {**r, "intervals": iv} for (c, s), (r, iv) in results.items()},
+        "zero_shot_test": zero_shot_test,
+        "notes": notes,
+    }
+    storage.atomic_write_bytes(report_dir / "report.json", json.dumps(payload, indent=2).encode())
+    rows = []
+    for (cand, s), (r, iv) in results.items():
+        rows.append(_evaluation_row(n, cand, cand == chosen, s, r, iv, models, report_dir))
+    if zero_shot_test is not None:
+        rows.append(_evaluation_row(n, "zero_shot", False, "test", zero_shot_test, {}, None, report_dir))
+    frame = pl.DataFrame(rows, schema=catalog.TABLE_SCHEMAS["evaluation_report"])
+    written = catalog.write_table_partition(home, "evaluation_report", {OCTAVE: str(n)}, frame)
+    inputs = upstream(home, [("trained_classifier", str(n))] + [("splits", k) for k in classes])
+    test_res = chosen_results["test"]
+    test_ci = intervals.get("test", {})
     return finish(
         context,
         sec=sec,
         partition_key=str(n),
         written=written,
-        params={"splits_read": list(EVALUATION_READS)},
+        params={"splits_read": list(EVALUATION_READS), "bootstrap_resamples": cfg.bootstrap_resamples},
         inputs=inputs,
         metadata={
-            "candidate": model_row["candidate"],
-            "test_accuracy": round(test.get("accuracy", 0.0), 4),
-            "test_mAP": round(test.get("mean_average_precision", 0.0), 4),
-            "test_macro_f05": round(test.get("macro_f05", 0.0), 4),
-            "test_examples": test.get("n", 0),
+            "candidate": chosen,
+            "test_examples": test_res.get("n", 0),
+            "test_macro_f1": round(test_res.get("macro_f1", 0.0), 4),
+            "test_macro_f1_ci_low": round(test_ci.get("macro_f1", (0.0, 0.0))[0], 4),
+            "test_macro_f1_ci_high": round(test_ci.get("macro_f1", (0.0, 0.0))[1], 4),
+            "test_mAP": round(test_res.get("mean_average_precision", 0.0), 4),
+            "test_accuracy": round(test_res.get("accuracy", 0.0), 4),
+            "test_balanced_accuracy": round(test_res.get("balanced_accuracy", 0.0), 4),
+            "test_macro_f05": round(test_res.get("macro_f05", 0.0), 4),
+            "zero_shot_test_macro_f1": round((zero_shot_test or {}).get("macro_f1", 0.0), 4),
             "report_path": MetadataValue.path(str(report_dir / "report.md")),
-            "report": MetadataValue.md(markdown),
+            "report": MetadataValue.md(in_ui),
         },
     )
+
+
+def class_names(home: Path, keys: list[str]) -> list[str]:
+    """The classes' original folder names (partition keys are made safe for Dagster)."""
+    known = dict(
+        catalog.query(home, "SELECT DISTINCT partition_key, audio_class FROM audio_files").iter_rows()
+    )
+    return [str(known.get(k, k)) for k in keys]
+
+
+def _zero_shot_on(sec: SecResource, test: SegmentData, names: list[str]) -> tuple[dict | None, str]:
+    """The CLAP zero-shot baseline on the same test segments, or why it was skipped."""
+    if not len(test):
+        return None, "zero-shot baseline: no test segments"
+    files = clap.resolve_model_files(sec.models_path, sec.settings.allow_random_init)
+    try:
+        stat = files.weights.stat()
+        model = _text_clap(files, stat.st_mtime_ns, stat.st_size, sec.settings.embed_device)
+    except clap.TextModelUnavailable as exc:
+        return None, f"zero-shot baseline skipped: text model unavailable ({exc})"
+    res = zero_shot.zero_shot(model, test.embedding, test.labels, names)
+    flag = " (RANDOM-INIT CLAP: not meaningful)" if files.random_init else ""
+    return res, f"zero-shot baseline: prompt '{zero_shot.PROMPT}' on the same test segments{flag}"
+
+
+@functools.lru_cache(maxsize=1)
+def _text_clap(files: clap.ModelFiles, mtime_ns: int, size: int, device: str) -> clap.LoadedClap:
+    """One CLAP with its text tower per process (the demo evaluates every octave in one)."""
+    return clap.load_clap(files, need_text=True, device=device)
+
+
+def _evaluation_row(n, candidate, selected, split, r, iv, models, report_dir) -> dict[str, Any]:
+    sha = None
+    if models is not None:
+        sha = models.filter(pl.col("candidate") == candidate)["model_sha256"][0]
+    f1_ci, map_ci = iv.get("macro_f1", (None, None)), iv.get("macro_map", (None, None))
+    return {
+        "octave": n,
+        "candidate": candidate,
+        "selected": selected,
+        "split": split,
+        "n": r.get("n", 0),
+        "accuracy": r.get("accuracy"),
+        "balanced_accuracy": r.get("balanced_accuracy"),
+        "macro_precision": r.get("macro_precision"),
+        "macro_recall": r.get("macro_recall"),
+        "macro_f1": r.get("macro_f1"),
+        "macro_f1_ci_low": f1_ci[0],
+        "macro_f1_ci_high": f1_ci[1],
+        "macro_f05": r.get("macro_f05"),
+        "mean_average_precision": r.get("mean_average_precision"),
+        "map_ci_low": map_ci[0],
+        "map_ci_high": map_ci[1],
+        "model_sha256": sha,
+        "report_path": str(report_dir / "report.md"),
+    }
 
 
 @asset(
@@ -147,7 +257,7 @@ def zero_shot_baseline(context: AssetExecutionContext, sec: SecResource) -> Mate
         context.log.warning(notice)
     report_dir = home / "reports" / "zero_shot"
     title = f"Zero-shot baseline ({files.model_id}), prompt '{zero_shot.PROMPT}'"
-    markdown = render_markdown(title, results, names) if results else f"# {title}\n\n{notice}\n"
+    markdown = render_markdown(title, results) if results else f"# {title}\n\n{notice}\n"
     storage.atomic_write_bytes(report_dir / "report.md", markdown.encode())
     storage.atomic_write_bytes(
         report_dir / "report.json", json.dumps({"notice": notice, **results}, indent=2).encode()

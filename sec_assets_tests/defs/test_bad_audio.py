@@ -164,7 +164,7 @@ def test_an_empty_class_flows_through_the_whole_graph(tmp_path, make_settings, d
     ]
     model = catalog.query(home, "SELECT classes FROM models WHERE octave = 3 AND selected").item()
     assert model.to_list() == ["high", "low"]
-    assert catalog.query(home, "SELECT count(*) FROM evaluations WHERE octave = 3").item() == 2
+    assert catalog.query(home, "SELECT count(*) FROM evaluations WHERE octave = 3 AND selected").item() == 2
     zs = catalog.query(home, "SELECT status, classes FROM zero_shot").row(0)
     assert zs == ("ok", 3)
 
@@ -247,7 +247,9 @@ def test_four_hundred_sub_second_clips_with_default_settings(tmp_path, make_sett
     assert sum(files.values()) == 400 and 200 <= files["train"] <= 280  # 60 % in expectation
     model = catalog.query(home, "SELECT classes, n_train FROM models WHERE octave = 3 AND selected").row(0)
     assert len(model[0]) == 10 and model[1] == files["train"]  # one segment per clip
-    test = catalog.query(home, "SELECT n, accuracy, report_path FROM evaluations WHERE split = 'test'").row(0)
+    test = catalog.query(
+        home, "SELECT n, accuracy, report_path FROM evaluations WHERE split = 'test' AND selected"
+    ).row(0)
     assert test[0] == files["test"] and test[1] >= 0.9 and Path(test[2]).is_file()  # chance is 0.1
 
 

@@ -71,9 +71,20 @@ def test_every_asset_is_catalogued_with_lineage(materialized):
         home, "SELECT source_sha256 FROM segments GROUP BY 1 HAVING count(DISTINCT split) > 1"
     )
     assert seg_leak.height == 0
-    evals = catalog.query(home, "SELECT * FROM evaluations WHERE split = 'test' ORDER BY octave")
+    evals = catalog.query(home, "SELECT * FROM evaluations WHERE split = 'test' AND selected ORDER BY octave")
     assert evals.height == 2 and all(0.0 <= a <= 1.0 for a in evals["accuracy"])
     assert all(Path(p).is_file() for p in evals["report_path"])
+    per_octave = catalog.query(
+        home, "SELECT octave, count(*) FROM evaluations WHERE split = 'test' GROUP BY 1 ORDER BY 1"
+    ).rows()
+    assert per_octave == [(1, 5), (3, 5)]  # 4 candidates and the zero-shot baseline on the same test set
+    for row in evals.iter_rows(named=True):
+        lo, hi = row["macro_f1_ci_low"], row["macro_f1_ci_high"]
+        assert 0.0 <= lo <= row["macro_f1"] <= hi <= 1.0
+        png = Path(row["report_path"]).with_name("confusion_test.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        assert (width, height) == (575, 425)  # 5 classes: (4.25 + 1.5) × 4.25 in at 100 dpi
     # lineage: one row per (asset, partition), inputs pointing at real upstream runs
     lin = catalog.query(home, "SELECT asset, count(*) AS n FROM lineage GROUP BY 1 ORDER BY 1")
     expected = {
@@ -158,6 +169,21 @@ def test_held_out_segments_are_clean_only_evaluation_reads_test_and_a_leak_fails
     assert retrained.success
     after = dict(catalog.query(home, "SELECT candidate, model_sha256 FROM models WHERE octave = 3").rows())
     assert after == before and len(before) == 4
+    # the evaluation's UI metadata: the Markdown carries the confusion matrix as an inline PNG (the
+    # UI's Markdown renderer allows data: image sources), headline figures are numbers to plot
+    with DagsterInstance.get() as instance:
+        evaluated = materialize(
+            ALL_ASSETS,
+            selection=["evaluation_report"],
+            partition_key="3",
+            resources={"sec": SecResource.from_settings(settings)},
+            instance=instance,
+        )
+    meta = evaluated.asset_materializations_for_node("evaluation_report")[0].metadata
+    assert "![confusion matrix, test](data:image/png;base64,iVBORw0KGgo" in meta["report"].value
+    assert "| candidate | selected | valid macro-F1 |" in meta["report"].value
+    for name in ("test_macro_f1", "test_macro_f1_ci_low", "test_macro_f1_ci_high", "test_mAP"):
+        assert type(meta[name]).__name__ == "FloatMetadataValue", name
     # the check on splits: a crafted leak (a tone file listed in chirp's splits too) fails it
     tone = storage.read_partition(home, "splits", {"audio_class": "tone"})
     victim = tone.row(0, named=True)

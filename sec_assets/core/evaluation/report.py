@@ -1,40 +1,92 @@
-"""The evaluation report a person reads (Markdown), from the results of
-:func:`~sec_assets.core.evaluation.metrics.evaluate`."""
+"""The evaluation report a person reads (Markdown), from :func:`~sec_assets.core.evaluation.
+metrics.evaluate` results, bootstrap intervals and the candidates' figures.
+
+Images are referenced by a link: a file name next to the report (the file on disk, MLflow) or an
+inline ``data:image/png;base64`` URI (the Dagster UI, whose Markdown renderer allows ``data:``
+image sources — checked in dagster-webserver 1.13's bundle: the sanitize schema adds ``data``
+to ``src`` and no image URL transform is set).
+"""
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+Interval = tuple[float, float]
 
-def render_markdown(title: str, results: dict[str, dict[str, Any]], classes: list[str]) -> str:
-    """The report a person reads: headline figures per split, per-class table, confusion matrix."""
-    lines = [f"# {title}", ""]
-    for split, res in results.items():
-        lines += [f"## {split} (n = {res.get('n', 0)})", ""]
-        if not res.get("n"):
-            lines += ["no examples in this split", ""]
-            continue
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def _ci(value: float, interval: Interval | None) -> str:
+    if interval is None or interval[0] != interval[0]:  # NaN: no interval
+        return f"{value:.3f}"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def render_split(
+    split: str,
+    res: dict[str, Any],
+    intervals: Mapping[str, Interval] | None,
+    image: str | None,
+) -> list[str]:
+    lines = [f"## {split} (n = {res.get('n', 0)} segments)", ""]
+    if not res.get("n"):
+        return [*lines, "no examples in this split", ""]
+    iv = intervals or {}
+    lines += [
+        "| figure | value [95 % CI, resampled by source file] |",
+        "|---|---|",
+        f"| accuracy | {_ci(res['accuracy'], iv.get('accuracy'))} |",
+        f"| balanced accuracy | {_ci(res['balanced_accuracy'], iv.get('balanced_accuracy'))} |",
+        f"| macro-F1 | {_ci(res['macro_f1'], iv.get('macro_f1'))} |",
+        f"| macro-F0.5 | {res['macro_f05']:.3f} |",
+        f"| macro mAP | {_ci(res['mean_average_precision'], iv.get('macro_map'))} |",
+        "",
+        "| class | precision | recall | F1 | AP | support |",
+        "|---|---|---|---|---|---|",
+    ]
+    for cls, c in res["per_class"].items():
+        ap = "–" if c["average_precision"] is None else f"{c['average_precision']:.3f}"
+        name = str(cls).replace("|", "\\|")
+        lines.append(
+            f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {ap} | {c['support']} |"
+        )
+    if image:
+        lines += ["", f"![confusion matrix, {split}]({image})"]
+    if res.get("top_confusions"):
+        lines += ["", "| true | predicted as | segments | examples |", "|---|---|---|---|"]
+        for t in res["top_confusions"]:
+            examples = ", ".join(f"`{k}`" for k in t["examples"])
+            lines.append(f"| {t['true']} | {t['predicted']} | {t['count']} | {examples} |")
+    return [*lines, ""]
+
+
+def render_markdown(
+    title: str,
+    results: Mapping[str, dict[str, Any]],
+    intervals: Mapping[str, Mapping[str, Interval]] | None = None,
+    images: Mapping[str, str] | None = None,
+    candidates: Sequence[Mapping[str, Any]] = (),
+    notes: Sequence[str] = (),
+) -> str:
+    """Title, notes, the candidates table, then per split the headline figures with intervals,
+    the per-class table, the confusion matrix image and the top confusions."""
+    lines = [f"# {title}", "", *[f"{n}  " for n in notes], ""]
+    if candidates:
         lines += [
-            f"accuracy {res['accuracy']:.3f} · macro precision {res['macro_precision']:.3f} · "
-            f"macro recall {res['macro_recall']:.3f} · macro F0.5 {res['macro_f05']:.3f} · "
-            f"mAP {res['mean_average_precision']:.3f}",
-            "",
-            "| class | precision | recall | F0.5 | AP | support |",
-            "|---|---|---|---|---|---|",
+            "| candidate | selected | valid macro-F1 | test macro-F1 [95 % CI] | test mAP [95 % CI] |",
+            "|---|---|---|---|---|",
         ]
-        for cls in classes:
-            c = res["per_class"][cls]
-            ap = "–" if c["average_precision"] is None else f"{c['average_precision']:.3f}"
+        for c in candidates:
             lines.append(
-                f"| {cls} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f05']:.3f} "
-                f"| {ap} | {c['support']} |"
+                f"| {c['candidate']} | {'✔' if c['selected'] else ''} | {c['valid_macro_f1']:.3f} | "
+                f"{_ci(c['test_macro_f1'], c.get('test_macro_f1_ci'))} | "
+                f"{_ci(c['test_map'], c.get('test_map_ci'))} |"
             )
-        lines += [
-            "",
-            "confusion matrix (rows: true, columns: predicted, order as above):",
-            "",
-            "```",
-        ]
-        lines += [" ".join(f"{v:4d}" for v in row) for row in res["confusion_matrix"]]
-        lines += ["```", ""]
+        lines.append("")
+    for split, res in results.items():
+        lines += render_split(split, res, (intervals or {}).get(split), (images or {}).get(split))
     return "\n".join(lines)

@@ -177,7 +177,7 @@ def train_candidate(candidate: Candidate, train: SegmentData, es: SegmentData, s
                 loss = loss_fn(net(xt[idx]), yt[idx])
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(idx)
+                total += float(loss.detach()) * len(idx)
             net.eval()
             with torch.no_grad():
                 es_loss = float(loss_fn(net(xe), ye))
