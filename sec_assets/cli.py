@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -124,6 +125,7 @@ def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
         for n in settings.octaves:
             run(["trained_classifier", "evaluation_report"], str(n), instance)
         run(["zero_shot_baseline"], None, instance)
+        run(["octave_comparison"], None, instance)
     return {"classes": classes}
 
 
@@ -148,16 +150,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     run_everything(settings)
     evals = query(
         settings.home,
-        "SELECT octave, accuracy, mean_average_precision, report_path "
+        "SELECT octave, accuracy, macro_f1, mean_average_precision, report_path "
         "FROM evaluations WHERE split = 'test' AND selected ORDER BY octave",
     )
     failed = query(settings.home, "SELECT count(*) FROM audio_files WHERE status = 'failed'").item()
     print(f"\ndemo: done in {time.perf_counter() - started:.0f} s; {failed} file(s) recorded as failed")
     print(f'catalog: {catalog_path(settings.home)}  (try: sec-assets catalog "SELECT * FROM lineage")')
     for row in evals.iter_rows(named=True):
+        registry = json.loads(Path(row["report_path"]).with_name("report.json").read_text())["registry"]
         print(
-            f"1/{row['octave']:<2} octave: test accuracy {row['accuracy']:.3f}, "
-            f"mAP {row['mean_average_precision']:.3f}  report: {row['report_path']}"
+            f"1/{row['octave']:<2} octave: test accuracy {row['accuracy']:.3f}, macro-F1 "
+            f"{row['macro_f1']:.3f}, mAP {row['mean_average_precision']:.3f}  report: {row['report_path']}"
+            f"  registry: {registry['name']} v{registry['version']} @{registry['alias']}"
         )
     zs = query(settings.home, "SELECT status, notice, accuracy, mean_average_precision FROM zero_shot").row(
         0, named=True
@@ -171,6 +175,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"zero-shot baseline: {zs['notice']}")
     best = evals.sort("accuracy", descending=True).row(0, named=True)
     print(f"headline: test accuracy {best['accuracy']:.3f} (1/{best['octave']} octave)")
+    comparison = settings.home / "reports" / "octave_comparison" / "comparison.md"
+    print(f"octave comparison: {comparison} (plot: {comparison.with_suffix('.png')})")
+    print(f"MLflow: mlflow ui --backend-store-uri {settings.tracking_uri}")
     return 0
 
 

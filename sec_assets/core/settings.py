@@ -1,8 +1,8 @@
 """Project settings, declared once: typed defaults ← a YAML file ← ``SEC_*`` environment variables.
 
 Every setting is a field of exactly one **stage group** below (paths, files, segments,
-spectrograms, embeddings, training, runtime); :class:`Settings` is all groups together, flat, so YAML keys,
-environment variables and the Dagster launchpad use the same names. The Dagster resource
+spectrograms, embeddings, training, tracking, runtime); :class:`Settings` is all groups together,
+flat, so YAML keys, environment variables and the Dagster launchpad use the same names. The Dagster resource
 (:mod:`sec_assets.resources`) is generated from these fields — nothing is declared twice — and
 validates through :class:`Settings`, so a bad value fails with the setting's name and the allowed
 values wherever it entered. Each stage reads its own group (``settings.spectrograms``, …) or the
@@ -58,7 +58,10 @@ ENV_FIELDS = {
     "SEC_EMBED_DEVICE": "embed_device",
     "SEC_ALLOW_RANDOM_INIT": "allow_random_init",
     "SEC_TORCH_THREADS": "torch_threads",
+    "SEC_MLFLOW_TRACKING_URI": "mlflow_tracking_uri",
+    "SEC_MLFLOW_UI_URL": "mlflow_ui_url",
 }
+TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql")
 
 
 class SettingsError(ValueError):
@@ -215,6 +218,48 @@ class TrainingSettings(_Group):
         return value
 
 
+class TrackingSettings(_Group):
+    """MLflow tracking, the model registry and the gate that moves the ``champion`` alias."""
+
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI (SEC_MLFLOW_TRACKING_URI); default sqlite:///<home>/mlflow/"
+        "mlflow.db (no server); on a cluster the http(s):// URL of an mlflow server",
+    )
+    mlflow_ui_url: str | None = Field(
+        None, description="MLflow UI base URL for links in the metadata; default: an http(s) tracking URI"
+    )
+    mlflow_experiment: str = Field("sec_assets", min_length=1, description="MLflow experiment of the runs")
+    registered_model_prefix: str = Field(
+        "sec-classifier", pattern=r"^[A-Za-z0-9_.-]+$", description="registry name: <prefix>-oct<n>"
+    )
+    gate_min_test_map: float = Field(0.5, ge=0, le=1, description="champion gate: test macro mAP at least")
+    gate_min_test_macro_f1: float = Field(
+        0.5, ge=0, le=1, description="champion gate: test macro-F1 at least"
+    )
+    gate_tolerance: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="champion gate: on the same test set, the new version loses when the 95 % paired "
+        "bootstrap interval of its macro-F1 or mAP change lies below -gate_tolerance",
+    )
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _check_uri(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        scheme = value.split(":", 1)[0].split("+", 1)[0]
+        if "://" not in value or scheme not in TRACKING_SCHEMES:
+            hint = " (MLflow 3.17 refuses the plain file store)" if scheme in ("file", value) else ""
+            raise ValueError(
+                f"mlflow_tracking_uri must be a {', '.join(s + '://' for s in TRACKING_SCHEMES)} "
+                f"URI{hint}, e.g. sqlite:////shared/sec/mlflow/mlflow.db or http://host:5000"
+            )
+        return value
+
+
 class RuntimeSettings(_Group):
     seed: int = Field(0, description="global seed; every record's randomness derives from it and its key")
     torch_threads: NonNegativeInt = Field(
@@ -229,6 +274,7 @@ GROUPS: tuple[type[_Group], ...] = (
     SpectrogramSettings,
     EmbeddingSettings,
     TrainingSettings,
+    TrackingSettings,
     RuntimeSettings,
 )
 
@@ -240,6 +286,7 @@ class Settings(
     SpectrogramSettings,
     EmbeddingSettings,
     TrainingSettings,
+    TrackingSettings,
     RuntimeSettings,
 ):
     """Every tunable of the pipeline (all groups, flat); paths are resolved to absolute paths."""
@@ -269,6 +316,15 @@ class Settings(
             samples=SamplePolicy(self.non_finite_samples, self.over_full_scale),
             min_clip_seconds=self.min_clip_seconds,
         )
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI: the setting, else a SQLite store under home (works with no server)."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def tracking(self) -> TrackingSettings:
+        return TrackingSettings.pick(self)
 
     @property
     def spectrograms(self) -> SpectrogramSettings:

@@ -32,7 +32,9 @@ from dagster import (
 
 import sec_assets
 from sec_assets.core.audio.manifest import discover_classes
+from sec_assets.core.settings import Settings
 from sec_assets.core.store import catalog
+from sec_assets.core.tracking.store import run_link, ui_base
 from sec_assets.executor import RESOURCE_TAG
 from sec_assets.executor.protocol import SlurmTimeLimitError, SlurmTimeLimitReached
 from sec_assets.partitions import AUDIO_CLASS, OCTAVE
@@ -229,3 +231,14 @@ def md_table(frame: pl.DataFrame, limit: int = 20) -> MetadataValue:
     if frame.height > limit:
         lines.append(f"\n… and {frame.height - limit} more")
     return MetadataValue.md("\n".join(lines))
+
+
+def mlflow_metadata(settings: Settings, experiment_id: str, run_id: str) -> dict[str, Any]:
+    """The MLflow run of a step as asset metadata: its id, the tracking URI and, when a UI URL is
+    known (``mlflow_ui_url`` or an http(s) tracking URI), a link."""
+    link = run_link(ui_base(settings.tracking_uri, settings.mlflow_ui_url), experiment_id, run_id)
+    return {
+        "mlflow_run_id": run_id,
+        "mlflow_tracking_uri": settings.tracking_uri,
+        **({"mlflow_run": MetadataValue.url(link)} if link else {}),
+    }

@@ -1,36 +1,49 @@
-"""Evaluation stage: the per-octave ``evaluation_report`` on the held-out splits and the CLAP
-``zero_shot_baseline`` (no training)."""
+"""Evaluation stage: the per-octave ``evaluation_report`` on the held-out splits, which also
+registers the selected model and runs the champion gate. The CLAP ``zero_shot_baseline`` is in
+:mod:`.baselines`, the ``octave_comparison`` over all octaves in :mod:`.comparison`."""
 
+import dataclasses
 import functools
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
-import torch
-from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    Definitions,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from sec_assets.core.evaluation.bootstrap import STATISTICS, file_bootstrap, headline
 from sec_assets.core.evaluation.figures import confusion_png
 from sec_assets.core.evaluation.metrics import evaluate
 from sec_assets.core.evaluation.report import data_uri, render_markdown
 from sec_assets.core.features import clap
-from sec_assets.core.hashing import file_sha256
 from sec_assets.core.models import zero_shot
-from sec_assets.core.models.data import SegmentData, load_segment_data
+from sec_assets.core.models.data import SegmentData, load_segment_data, split_rows
 from sec_assets.core.models.learn import TrainedModel
+from sec_assets.core.models.splits import fingerprint
 from sec_assets.core.store import catalog, storage
+from sec_assets.core.tracking.gate import CHAMPION, Thresholds
+from sec_assets.core.tracking.registry import Registration, gate_and_register, registered_name
+from sec_assets.core.tracking.runs import log_evaluation
+from sec_assets.core.tracking.store import model_link, tracking, ui_base
 from sec_assets.defs._shared import (
     ALL,
     BY_OCTAVE,
     asset_boundary,
-    class_name,
     finish,
-    registered_classes,
+    mlflow_metadata,
     upstream,
 )
-from sec_assets.partitions import AUDIO_CLASS, OCTAVE, octave_partitions
+from sec_assets.partitions import OCTAVE, octave_partitions
 from sec_assets.resources import SecResource
 
 GROUP = "evaluation"
@@ -45,13 +58,16 @@ EVALUATION_READS = ("valid", "test")  # the held-out splits; no other asset read
         AssetDep("clap_embeddings", partition_mapping=ALL),
         AssetDep("octave_spectrograms", partition_mapping=BY_OCTAVE),
     ],
-    code_version="3",
+    code_version="4",
     group_name=GROUP,
     description="The selected model and every candidate on the held-out valid and test splits "
     "(clean segments; the only asset that reads test): accuracy, balanced accuracy, macro-F1 / "
     "F0.5, macro mAP with 95 % bootstrap intervals resampled by source file, per-class figures under "
     "the classes' names, the confusion matrix (PNG), top confusions with example segments, and the "
-    "CLAP zero-shot baseline on the same test set. Markdown + JSON + PNG under reports/.",
+    "CLAP zero-shot baseline on the same test set. Markdown + JSON + PNG under reports/, logged "
+    "to MLflow; the selected model is registered as sec-classifier-oct<n> and gets the `champion` "
+    "alias only if it passes the gate (thresholds, and not worse than the champion on the same "
+    "test set by a paired bootstrap), else `challenger` with the reason.",
 )
 @asset_boundary
 def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
@@ -66,12 +82,14 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
     held_out = {s: data.subset(data.mask(s)) for s in EVALUATION_READS}
     report_dir = home / "reports" / f"octave={n}"
     candidates, results, intervals, images, files = [], {}, {}, {}, {}
+    test_proba: dict[str, np.ndarray] = {}
     for row in models.iter_rows(named=True):
         model = TrainedModel.from_bytes(Path(row["model_path"]).read_bytes())
         test = held_out["test"]
         proba = {s: model.probabilities(part) for s, part in held_out.items()}
         ci = file_bootstrap(test.labels, proba["test"], test.source_sha256, cfg.bootstrap_resamples, cfg.seed)
         figures = headline(test.labels, proba["test"]) if len(test) else dict.fromkeys(STATISTICS, 0.0)
+        test_proba[row["candidate"]] = proba["test"]
         candidates.append(
             {
                 "candidate": row["candidate"],
@@ -104,6 +122,13 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
                 intervals[s] = iv
     zero_shot_test, zs_note = _zero_shot_on(sec, held_out["test"], names)
     chosen = selected["candidate"]
+    test = held_out["test"]
+    test_set = fingerprint(split_rows(home, classes), classes, ("test",))
+    predictions = _predictions_frame(test, test_proba[chosen])
+    buf = io.BytesIO()
+    predictions.write_parquet(buf)
+    storage.atomic_write_bytes(report_dir / "test_predictions.parquet", buf.getvalue())
+    registration = _gate(context, sec, n, selected, test, test_proba[chosen], test_set)
     chosen_results = {s: results[(chosen, s)][0] for s in EVALUATION_READS}
     if zero_shot_test is not None:
         chosen_results["test, CLAP zero-shot baseline (no training)"] = zero_shot_test
@@ -111,6 +136,8 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
         f"selected on validation macro-F1 among {len(candidates)} candidates; test read here only",
         f"95 % intervals: {cfg.bootstrap_resamples} bootstrap resamples of the source files",
         zs_note,
+        f"registry: {registration.name} v{registration.version} is `{registration.alias}`: "
+        f"{registration.reason}",
     ]
     title = f"Evaluation, 1/{n} octave: {chosen}"
     on_disk = render_markdown(title, chosen_results, intervals, files, candidates, notes)
@@ -122,9 +149,12 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
         "candidates": candidates,
         "results": {f"{c}|{s}": {**r, "intervals": iv} for (c, s), (r, iv) in results.items()},
         "zero_shot_test": zero_shot_test,
+        "registry": dataclasses.asdict(registration),
+        "test_set_fingerprint": test_set,
         "notes": notes,
     }
     storage.atomic_write_bytes(report_dir / "report.json", json.dumps(payload, indent=2).encode())
+    _log_to_mlflow(sec, models, results, report_dir, files)
     rows = []
     for (cand, s), (r, iv) in results.items():
         rows.append(_evaluation_row(n, cand, cand == chosen, s, r, iv, models, report_dir))
@@ -153,10 +183,106 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
             "test_balanced_accuracy": round(test_res.get("balanced_accuracy", 0.0), 4),
             "test_macro_f05": round(test_res.get("macro_f05", 0.0), 4),
             "zero_shot_test_macro_f1": round((zero_shot_test or {}).get("macro_f1", 0.0), 4),
+            "test_set_fingerprint": test_set,
+            "registered_model": registration.name,
+            "registered_version": registration.version,
+            "alias": registration.alias,
+            "gate": registration.reason,
+            "champion_before": registration.champion_before or "none",
+            **_registry_link(sec, registration),
+            **mlflow_metadata(cfg, selected["mlflow_experiment_id"], selected["mlflow_parent_run_id"]),
             "report_path": MetadataValue.path(str(report_dir / "report.md")),
             "report": MetadataValue.md(in_ui),
         },
     )
+
+
+def _predictions_frame(test: SegmentData, proba: np.ndarray) -> pl.DataFrame:
+    """The selected model's test predictions (what a loaded registry model must reproduce)."""
+    return pl.DataFrame(
+        {
+            "segment_key": test.segment_keys,
+            "source_sha256": test.source_sha256,
+            "label": [test.classes[i] for i in test.labels],
+            "predicted": [test.classes[i] for i in proba.argmax(axis=1)] if len(test) else [],
+            "probabilities": proba.tolist(),
+        },
+        schema={
+            "segment_key": pl.String,
+            "source_sha256": pl.String,
+            "label": pl.String,
+            "predicted": pl.String,
+            "probabilities": pl.List(pl.Float64),
+        },
+    )
+
+
+def _gate(
+    context: AssetExecutionContext,
+    sec: SecResource,
+    n: int,
+    selected: dict[str, Any],
+    test: SegmentData,
+    proba: np.ndarray,
+    test_set: str,
+) -> Registration:
+    """Register the selected model as a version of ``<prefix>-oct<n>``; the gate moves the aliases."""
+    cfg = sec.settings
+    if not selected.get("mlflow_model_uri"):
+        raise Failure(
+            f"1/{n}: the trained_classifier partition predates MLflow tracking (no logged model): "
+            "re-materialize trained_classifier",
+            allow_retries=False,
+        )
+    thresholds = Thresholds(cfg.gate_min_test_map, cfg.gate_min_test_macro_f1, cfg.gate_tolerance)
+    figures = headline(test.labels, proba) if len(test) else dict.fromkeys(STATISTICS, 0.0)
+    with tracking(cfg.tracking_uri) as client:
+        registration = gate_and_register(
+            client,
+            registered_name(cfg.registered_model_prefix, n),
+            selected["mlflow_model_uri"],
+            test,
+            proba,
+            figures,
+            thresholds,
+            test_set,
+            cfg.bootstrap_resamples,
+            cfg.seed,
+            {
+                "sec.candidate": selected["candidate"],
+                "sec.model_sha256": selected["model_sha256"],
+                "dagster.run_id": context.run_id,
+                "sec.splits": selected["splits_fingerprint"],
+            },
+        )
+    log = context.log.info if registration.alias == CHAMPION else context.log.warning
+    log(f"1/{n}: {registration.name} v{registration.version} → {registration.alias}: {registration.reason}")
+    return registration
+
+
+def _log_to_mlflow(sec: SecResource, models: pl.DataFrame, results: dict, report_dir: Path, files) -> None:
+    """Valid and test figures on each candidate's child run; the report's files on the parent."""
+    figures: dict[str, dict[str, float]] = {}
+    for (cand, split), (res, iv) in results.items():
+        out = figures.setdefault(cand, {})
+        for key in ("accuracy", "balanced_accuracy", "macro_f1", "macro_f05", "mean_average_precision"):
+            if res.get(key) is not None:
+                out[f"{split}_{key}"] = res[key]
+        for key, (low, high) in iv.items():
+            if low == low:  # not NaN
+                name = "mean_average_precision" if key == "macro_map" else key
+                out[f"{split}_{name}_ci_low"], out[f"{split}_{name}_ci_high"] = low, high
+    children = dict(models.select("candidate", "mlflow_run_id").iter_rows())
+    parent = models["mlflow_parent_run_id"][0]
+    names = ["report.md", "report.json", "test_predictions.parquet", *files.values()]
+    with tracking(sec.settings.tracking_uri) as client:
+        log_evaluation(client, parent, figures, children, [report_dir / f for f in names])
+
+
+def _registry_link(sec: SecResource, registration: Registration) -> dict[str, Any]:
+    cfg = sec.settings
+    link = model_link(ui_base(cfg.tracking_uri, cfg.mlflow_ui_url), registration.name, registration.version)
+    return {"registered_model_version": MetadataValue.url(link)} if link else {}
 
 
 def class_names(home: Path, keys: list[str]) -> list[str]:
@@ -215,93 +341,5 @@ def _evaluation_row(n, candidate, selected, split, r, iv, models, report_dir) ->
     }
 
 
-@asset(
-    deps=[AssetDep("clap_embeddings", partition_mapping=ALL)],
-    code_version="1",
-    group_name=GROUP,
-    description="Zero-shot baseline: every stored embedding classified by the CLAP text tower's "
-    f"prompt '{zero_shot.PROMPT}' per class, no training; accuracy, mAP, per-class report. "
-    "Skipped with an explicit notice when the text model is absent.",
-)
-@asset_boundary
-def zero_shot_baseline(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
-    cfg = sec.settings
-    home = sec.home_path
-    keys = registered_classes(context)
-    names = [class_name(sec, k) for k in keys]
-    torch.set_num_threads(sec.cpu_count())
-    files = clap.resolve_model_files(sec.models_path, cfg.allow_random_init)
-    frames = [
-        storage.read_partition(home, "clap_embeddings", {AUDIO_CLASS: k}, ["model_sha256", "embedding"])
-        for k in keys
-    ]
-    used = {h for f in frames for h in f["model_sha256"].unique().to_list()}
-    notice, results = "", {}
-    try:
-        model = clap.load_clap(files, need_text=True, device=cfg.embed_device)
-        if used - {model.weights_sha256}:
-            raise clap.ModelStoreError(
-                f"stored embeddings were made with weights {sorted(used)}, the store now holds "
-                f"{model.weights_sha256}: re-materialize clap_embeddings first"
-            )
-        audio = np.concatenate(
-            [
-                np.asarray(f["embedding"].to_numpy(), dtype=np.float32).reshape(-1, clap.EMBEDDING_DIM)
-                for f in frames
-            ]
-        )
-        labels = np.concatenate([np.full(f.height, i) for i, f in enumerate(frames)])
-        results = {"all": zero_shot.zero_shot(model, audio, labels, names)}
-    except clap.TextModelUnavailable as exc:
-        notice = f"zero-shot baseline SKIPPED: text model unavailable ({exc})"
-        context.log.warning(notice)
-    report_dir = home / "reports" / "zero_shot"
-    title = f"Zero-shot baseline ({files.model_id}), prompt '{zero_shot.PROMPT}'"
-    markdown = render_markdown(title, results) if results else f"# {title}\n\n{notice}\n"
-    storage.atomic_write_bytes(report_dir / "report.md", markdown.encode())
-    storage.atomic_write_bytes(
-        report_dir / "report.json", json.dumps({"notice": notice, **results}, indent=2).encode()
-    )
-    res = results.get("all", {})
-    row = {
-        "scope": "all",
-        "status": "skipped" if notice else "ok",
-        "notice": notice,
-        "prompt": zero_shot.PROMPT,
-        "classes": len(keys),
-        "n": res.get("n", 0),
-        "accuracy": res.get("accuracy"),
-        "macro_f05": res.get("macro_f05"),
-        "mean_average_precision": res.get("mean_average_precision"),
-        "model_sha256": file_sha256(files.weights),
-        "random_init": files.random_init,
-        "report_path": str(report_dir / "report.md"),
-    }
-    written = catalog.write_table_partition(
-        home,
-        "zero_shot_report",
-        {"scope": "all"},
-        pl.DataFrame([row], schema=catalog.TABLE_SCHEMAS["zero_shot_report"]),
-    )
-    inputs = upstream(home, [("clap_embeddings", k) for k in keys])
-    return finish(
-        context,
-        sec=sec,
-        partition_key="all",
-        written=written,
-        params={"prompt": zero_shot.PROMPT, "model_sha256": row["model_sha256"]},
-        inputs=inputs,
-        metadata={
-            "status": row["status"],
-            "notice": notice or "none",
-            "accuracy": round(res.get("accuracy", 0.0), 4),
-            "mAP": round(res.get("mean_average_precision", 0.0), 4),
-            "segments": res.get("n", 0),
-            "random_init": files.random_init,
-            "report": MetadataValue.md(markdown),
-        },
-    )
-
-
-ASSETS = [evaluation_report, zero_shot_baseline]
+ASSETS = [evaluation_report]
 defs = Definitions(assets=ASSETS)

@@ -24,21 +24,25 @@ from dagster import (
 from sec_assets.core.audio.manifest import source_files
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.models.candidates import Candidate
-from sec_assets.core.models.data import load_segment_data
+from sec_assets.core.models.data import load_segment_data, split_rows
 from sec_assets.core.models.learn import TrainedModel, train_candidate
 from sec_assets.core.models.selection import select
-from sec_assets.core.models.splits import assign_files, files_in_two_splits
+from sec_assets.core.models.splits import assign_files, files_in_two_splits, fingerprint
 from sec_assets.core.settings import SPLITS
 from sec_assets.core.store import catalog, storage
+from sec_assets.core.tracking.runs import training_run
+from sec_assets.core.tracking.store import tracking
 from sec_assets.defs._shared import (
     ALL,
     BY_OCTAVE,
     ONE_RUN,
     STEP_RETRY,
     asset_boundary,
+    code_version,
     each_partition,
     finish,
     md_table,
+    mlflow_metadata,
     registered_classes,
     requests,
     upstream,
@@ -174,23 +178,6 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         data = load_segment_data(home, n, classes, TRAINING_READS)
     train, es, valid = (data.subset(data.mask(s)) for s in TRAINING_READS)
     out_dir = home / "artifacts" / "trained_classifier" / f"octave={n}"
-    trained: dict[str, TrainedModel] = {}
-    probabilities: dict[str, np.ndarray] = {}
-    rows: list[tuple[Candidate, Path, float]] = []
-    for i, candidate in enumerate(cfg.candidates):
-        started = time.perf_counter()
-        model = train_candidate(candidate, train, es, cfg.seed)
-        seconds = time.perf_counter() - started
-        path = out_dir / f"{candidate.id.replace('/', '_')}.safetensors"
-        storage.atomic_write_bytes(path, model.to_bytes())
-        trained[candidate.id] = model
-        probabilities[candidate.id] = model.probabilities(valid)
-        rows.append((candidate, path, seconds))
-        context.log.info(
-            f"1/{n}: candidate {i + 1}/{len(cfg.candidates)} {candidate.id}: {model.epochs} epochs "
-            f"(best {model.best_epoch}, es loss {model.best_es_loss:.4f}) in {seconds:.1f} s"
-        )
-    chosen, table = select(probabilities, valid.labels)
     emb_models = sorted(
         pl.concat(
             [
@@ -201,6 +188,44 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         .unique()
         .to_list()
     )
+    splits_fp = fingerprint(split_rows(home, classes), classes)
+    trained: dict[str, TrainedModel] = {}
+    probabilities: dict[str, np.ndarray] = {}
+    rows: list[tuple[Candidate, Path, float]] = []
+    uri = cfg.tracking_uri
+    tags = {"sec.asset": "trained_classifier", "sec.octave": str(n), "dagster.run_id": context.run_id}
+    run_params = {
+        "splits_fingerprint": splits_fp,
+        "embedding_model_sha256": ",".join(emb_models),
+        "code_version": code_version(context),
+        "dagster_run_id": context.run_id,
+        "partition": str(n),
+        "seed": cfg.seed,
+        "splits_read": ",".join(TRAINING_READS),
+    }
+    with (
+        tracking(uri) as client,
+        training_run(client, uri, cfg.mlflow_experiment, n, run_params, tags) as log,
+    ):
+        for i, candidate in enumerate(cfg.candidates):
+            started = time.perf_counter()
+            model = train_candidate(candidate, train, es, cfg.seed)
+            seconds = time.perf_counter() - started
+            path = out_dir / f"{candidate.id.replace('/', '_')}.safetensors"
+            storage.atomic_write_bytes(path, model.to_bytes())
+            trained[candidate.id] = model
+            probabilities[candidate.id] = model.probabilities(valid)
+            rows.append((candidate, path, seconds))
+            log.candidate(model, train, {"model_path": path, "model_sha256": file_sha256(path)})
+            context.log.info(
+                f"1/{n}: candidate {i + 1}/{len(cfg.candidates)} {candidate.id}: {model.epochs} epochs "
+                f"(best {model.best_epoch}, es loss {model.best_es_loss:.4f}) in {seconds:.1f} s"
+            )
+        chosen, table = select(probabilities, valid.labels)
+        valid_figures = {
+            t["candidate"]: {"macro_f1": t["valid_macro_f1"], "accuracy": t["valid_accuracy"]} for t in table
+        }
+        log.selected(chosen, valid_figures)
     frame = pl.DataFrame(
         [
             {
@@ -223,6 +248,11 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
                 "valid_accuracy": t["valid_accuracy"],
                 "train_seconds": seconds,
                 "embedding_model_sha256": ",".join(emb_models),
+                "splits_fingerprint": splits_fp,
+                "mlflow_experiment_id": log.experiment_id,
+                "mlflow_parent_run_id": log.parent_run_id,
+                "mlflow_run_id": log.children[candidate.id].run_id,
+                "mlflow_model_uri": log.children[candidate.id].model_uri,
             }
             for (candidate, path, seconds), t in zip(rows, table, strict=True)
         ],
@@ -265,6 +295,8 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
             "train_examples": len(train),
             "es_examples": len(es),
             "valid_examples": len(valid),
+            "splits_fingerprint": splits_fp,
+            **mlflow_metadata(cfg, log.experiment_id, log.parent_run_id),
         },
     )
 

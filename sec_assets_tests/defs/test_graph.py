@@ -96,8 +96,38 @@ def test_every_asset_is_catalogued_with_lineage(materialized):
         "trained_classifier": 2,
         "evaluation_report": 2,
         "zero_shot_baseline": 1,
+        "octave_comparison": 1,
     }
     assert dict(lin.iter_rows()) == expected
+    # the octave comparison: every (octave, feature set) of the default candidates, with intervals
+    comparison = catalog.query(home, "SELECT * FROM octave_comparison ORDER BY octave, feature_set")
+    assert comparison.select("octave", "feature_set").rows() == [
+        (n, f) for n in (1, 3) for f in ("clap", "clap+octave_stats", "octave_cnn", "octave_stats")
+    ]
+    assert all(
+        lo <= f1 <= hi
+        for lo, f1, hi in comparison.select(
+            "test_macro_f1_ci_low", "test_macro_f1", "test_macro_f1_ci_high"
+        ).rows()
+    )
+    assert comparison.filter(pl.col("selected")).height == 2  # each octave's model is on its line
+    out = home / "reports" / "octave_comparison"
+    assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "recommended: 1/" in (out / "comparison.md").read_text()
+    # MLflow: a parent run per octave with a child per candidate; the selected model registered
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(settings.tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("sec_assets").experiment_id])
+    assert len(runs) == 2 * (1 + 4)
+    models = catalog.query(home, "SELECT octave, candidate, selected, mlflow_run_id FROM models")
+    assert set(models["mlflow_run_id"]) <= {r.info.run_id for r in runs}
+    for n in (1, 3):
+        champion = client.get_model_version_by_alias(f"sec-classifier-oct{n}", "champion")
+        assert (
+            champion.tags["sec.candidate"]
+            == models.filter((pl.col("octave") == n) & pl.col("selected"))["candidate"][0]
+        )
     zs = catalog.query(home, "SELECT * FROM zero_shot").row(0, named=True)
     assert zs["status"] == "ok" and zs["n"] == seg[0] and zs["classes"] == 5
     assert 0.0 <= zs["accuracy"] <= 1.0 and 0.0 < zs["mean_average_precision"] <= 1.0

@@ -64,3 +64,33 @@ def file_bootstrap(
             for s, v in headline(y_true[idx], proba[idx]).items():
                 values[s][b] = v
     return {s: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for s, v in values.items()}
+
+
+def paired_difference(
+    y_true: np.ndarray,
+    proba_new: np.ndarray,
+    proba_old: np.ndarray,
+    groups: Sequence[str],
+    resamples: int,
+    seed: int,
+) -> dict[str, tuple[float, float, float]]:
+    """(observed, 2.5th, 97.5th percentile) of ``headline(new) − headline(old)`` over file resamples
+    drawn once for both models (paired: the same files in each resample), per statistic."""
+    observed_new, observed_old = headline(y_true, proba_new), headline(y_true, proba_old)
+    files, rows = file_groups(groups)
+    rng = np.random.default_rng(stable_seed(seed, "paired", tuple(sorted(files))))
+    values = {s: np.empty(resamples) for s in STATISTICS}
+    with quiet():
+        for b in range(resamples):
+            idx = np.concatenate([rows[i] for i in rng.integers(0, len(files), len(files))])
+            new, old = headline(y_true[idx], proba_new[idx]), headline(y_true[idx], proba_old[idx])
+            for s in STATISTICS:
+                values[s][b] = new[s] - old[s]
+    return {
+        s: (
+            observed_new[s] - observed_old[s],
+            float(np.percentile(values[s], 2.5)),
+            float(np.percentile(values[s], 97.5)),
+        )
+        for s in STATISTICS
+    }

@@ -50,6 +50,14 @@ class SegmentData:
         )
 
 
+def split_rows(home: Path, class_keys: Sequence[str]) -> pl.DataFrame:
+    """The ``splits`` rows (partition_key, source_sha256, split) of these classes."""
+    return pl.concat(
+        [storage.read_partition(home, "splits", {"audio_class": k}) for k in sorted(class_keys)],
+        how="vertical",
+    )
+
+
 def load_segment_data(
     home: Path, octave: int, class_keys: Sequence[str], splits: Sequence[str]
 ) -> SegmentData:
@@ -58,9 +66,7 @@ def load_segment_data(
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}; the splits are {SPLITS}")
     classes = sorted(class_keys)
-    assignment = pl.concat(
-        [storage.read_partition(home, "splits", {"audio_class": k}) for k in classes], how="vertical"
-    ).filter(pl.col("split").is_in(list(splits)))
+    assignment = split_rows(home, classes).filter(pl.col("split").is_in(list(splits)))
     embeddings = pl.concat(
         [
             storage.read_partition(

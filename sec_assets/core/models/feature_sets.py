@@ -29,6 +29,8 @@ class FeatureSetConfig(BaseModel):
     name: str
     #: the axis standardisation runs over: "feature" (vectors) or "band" (spectrogram images)
     standardise: ClassVar[str] = "feature"
+    #: the stored features :meth:`inputs` reads: "embedding" (CLAP) and/or "levels" (spectrogram)
+    reads: ClassVar[tuple[str, ...]] = ("embedding", "levels")
 
     def inputs(self, data: SegmentData) -> np.ndarray:
         raise NotImplementedError
@@ -47,6 +49,7 @@ class Clap(FeatureSetConfig):
     """The 1024-d CLAP audio embedding, L2-normalised (what the zero-shot baseline compares)."""
 
     name: Literal["clap"] = "clap"
+    reads: ClassVar[tuple[str, ...]] = ("embedding",)
 
     def inputs(self, data: SegmentData) -> np.ndarray:
         return _unit_rows(data.embedding)
@@ -57,6 +60,7 @@ class OctaveStats(FeatureSetConfig):
     the level over the segment's frames."""
 
     name: Literal["octave_stats"] = "octave_stats"
+    reads: ClassVar[tuple[str, ...]] = ("levels",)
     percentiles: tuple[float, ...] = Field((10.0, 50.0, 90.0), description="level percentiles per band")
 
     def inputs(self, data: SegmentData) -> np.ndarray:
@@ -86,6 +90,7 @@ class OctaveCnn(FeatureSetConfig):
     name: Literal["octave_cnn"] = "octave_cnn"
     channels: tuple[int, int] = (16, 32)
     standardise: ClassVar[str] = "band"
+    reads: ClassVar[tuple[str, ...]] = ("levels",)
 
     def inputs(self, data: SegmentData) -> np.ndarray:
         return data.levels.astype(np.float32)  # (n, frames, bands)

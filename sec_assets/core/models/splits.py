@@ -20,11 +20,11 @@ files, so it happens only where a class is that small, and the metadata says so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from sec_assets.core.hashing import stable_unit
+from sec_assets.core.hashing import stable_hex, stable_unit
 from sec_assets.core.settings import SPLITS
 
 
@@ -85,3 +85,16 @@ def files_in_two_splits(assigned: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("splits").list.len() > 1)
         .sort("source_sha256")
     )
+
+
+def fingerprint(assigned: pl.DataFrame, classes: Sequence[str], splits: Sequence[str] = SPLITS) -> str:
+    """A stable id of which files of ``classes`` are in ``splits`` (order-free): two models with the
+    same test-set fingerprint were tested on the same recordings of the same classes."""
+    rows = (
+        assigned.filter(pl.col("partition_key").is_in(list(classes)) & pl.col("split").is_in(list(splits)))
+        .select("partition_key", "source_sha256", "split")
+        .unique()
+        .sort("partition_key", "source_sha256", "split")
+        .rows()
+    )
+    return stable_hex("splits", tuple(sorted(classes)), tuple(splits), tuple(rows), size=8)

@@ -1,0 +1,89 @@
+"""Which octave resolution? One table and one plot over every evaluated octave: test macro-F1 and
+macro mAP with their 95 % intervals (by source file) against bands per octave, one line per
+feature set.
+
+A feature set's line at an octave is its candidate with the best *validation* macro-F1 there (a
+feature set may be trained with several heads), so nothing on the plot is chosen on test; the
+recommendation is the (octave, feature set) with the best validation macro-F1 too, ties to the
+coarser resolution (fewer bands: cheaper), and the test figures are reported beside it.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from sec_assets.core.store import catalog
+
+COLUMNS = catalog.TABLE_SCHEMAS["octave_comparison"]
+
+
+def comparison_table(evaluations: pl.DataFrame, models: pl.DataFrame) -> pl.DataFrame:
+    """One row per (octave, feature set) from the ``evaluations`` and ``models`` views."""
+    test = evaluations.filter(pl.col("split") == "test").select(
+        "octave",
+        "candidate",
+        pl.col("n").alias("test_n"),
+        pl.col("macro_f1").alias("test_macro_f1"),
+        pl.col("macro_f1_ci_low").alias("test_macro_f1_ci_low"),
+        pl.col("macro_f1_ci_high").alias("test_macro_f1_ci_high"),
+        pl.col("mean_average_precision").alias("test_map"),
+        pl.col("map_ci_low").alias("test_map_ci_low"),
+        pl.col("map_ci_high").alias("test_map_ci_high"),
+    )
+    best = (
+        models.select("octave", "feature_set", "candidate", "selected", "valid_macro_f1", "config")
+        .sort(["octave", "feature_set", "valid_macro_f1", "config"], descending=[False, False, True, False])
+        .unique(["octave", "feature_set"], keep="first", maintain_order=True)
+        .drop("config")
+    )
+    joined = best.join(test, on=["octave", "candidate"], how="inner").sort("octave", "feature_set")
+    return joined.select(list(COLUMNS)).cast(COLUMNS)  # type: ignore[arg-type]
+
+
+def recommendation(table: pl.DataFrame) -> dict[str, Any] | None:
+    if table.is_empty():
+        return None
+    row = table.sort(["valid_macro_f1", "octave"], descending=[True, False]).row(0, named=True)
+    return row
+
+
+def comparison_png(table: pl.DataFrame, zero_shot_map: float | None = None) -> bytes:
+    """Two panels (macro-F1, mAP) against bands per octave on a log axis, error bars the 95 % CI."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    octaves = sorted(set(table["octave"].to_list()))
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.8), dpi=100, sharex=True)
+    try:
+        panels = (("test_macro_f1", "test macro-F1"), ("test_map", "test macro mAP"))
+        for ax, (col, label) in zip(axes, panels, strict=True):
+            for name in sorted(set(table["feature_set"].to_list())):
+                part = table.filter(pl.col("feature_set") == name).sort("octave")
+                y = part[col].to_numpy()
+                low = np.nan_to_num(part[f"{col}_ci_low"].fill_null(np.nan).to_numpy(), nan=0.0)
+                high = np.nan_to_num(part[f"{col}_ci_high"].fill_null(np.nan).to_numpy(), nan=0.0)
+                err = np.vstack([np.clip(y - low, 0, None), np.clip(high - y, 0, None)])
+                ax.errorbar(part["octave"].to_numpy(), y, yerr=err, marker="o", capsize=3, label=name)
+            if col == "test_map" and zero_shot_map is not None:
+                ax.axhline(zero_shot_map, color="grey", linestyle="--", label="CLAP zero-shot")
+            ax.set_xscale("log")
+            ax.set_xticks(octaves, labels=[str(o) for o in octaves])
+            ax.minorticks_off()
+            ax.set_xlabel("bands per octave")
+            ax.set_ylabel(label)
+            ax.set_ylim(0.0, 1.02)
+            ax.grid(alpha=0.3)
+        axes[1].legend(fontsize=8, loc="lower right")
+        fig.suptitle("Which resolution? 95 % intervals by source file", fontsize=10)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", metadata={"Software": None})
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
