@@ -100,6 +100,7 @@ def test_each_stage_is_one_asset_group_and_definitions_compose_them_all():
         "trained_classifier": "training",
         "evaluation_report": "evaluation",
         "zero_shot_baseline": "evaluation",
+        "octave_comparison": "evaluation",
     }
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(groups)
