@@ -109,6 +109,8 @@ def test_each_stage_is_one_asset_group_and_definitions_compose_them_all():
         "features",
         "training",
         "evaluation",
+        "baselines",
+        "comparison",
         "automation",
     ]
     assert defs.resolve_job_def("class_features") is not None
