@@ -8,7 +8,7 @@
 #
 # Port: SEC_MLFLOW_PORT (default 15500). Backend store: SEC_MLFLOW_BACKEND, default a SQLite file
 # in STATE_DIR behind the server (one writer: the server); a postgresql:// URI (e.g. the database
-# of scripts/local_postgres.sh: postgresql://dagster:dagster@127.0.0.1:15432/mlflow) is created
+# of scripts/local_postgres.sh: postgresql+psycopg2://dagster:dagster@127.0.0.1:15432/mlflow) is created
 # if missing. Artifacts: uploaded through the server into STATE_DIR/artifacts (on a cluster, put
 # STATE_DIR on shared storage or point --artifacts-destination at it).
 set -euo pipefail

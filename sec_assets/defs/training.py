@@ -2,6 +2,7 @@
 per-octave ``trained_classifier``."""
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from sec_assets.core.models.splits import assign_files, files_in_two_splits, fin
 from sec_assets.core.settings import SPLITS
 from sec_assets.core.store import catalog, storage
 from sec_assets.core.tracking.runs import training_run
-from sec_assets.core.tracking.store import tracking
+from sec_assets.core.tracking.store import cluster_warning, tracking
 from sec_assets.defs._shared import (
     ALL,
     BY_OCTAVE,
@@ -193,6 +194,8 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
     probabilities: dict[str, np.ndarray] = {}
     rows: list[tuple[Candidate, Path, float]] = []
     uri = cfg.tracking_uri
+    if warning := cluster_warning(uri, os.environ):
+        context.log.warning(warning)
     tags = {"sec.asset": "trained_classifier", "sec.octave": str(n), "dagster.run_id": context.run_id}
     run_params = {
         "splits_fingerprint": splits_fp,

@@ -57,8 +57,27 @@ def postgres():
     )
 
 
+@pytest.fixture(scope="module")
+def mlflow_server(postgres):
+    """The cluster's MLflow tracking server (scripts/local_mlflow.sh) on the Postgres above: the
+    steps of every node log to it, never to a shared SQLite file."""
+    state = Path(tempfile.mkdtemp(prefix="sec-mlflow-"))
+    env = {
+        **os.environ,
+        "SEC_MLFLOW_PORT": os.environ.get("SEC_TEST_MLFLOW_PORT", "15501"),
+        "SEC_MLFLOW_BIN": str(BIN),
+        "SEC_MLFLOW_BACKEND": f"postgresql+psycopg2://dagster:dagster@127.0.0.1:{postgres}/mlflow",
+    }
+    script = str(REPO / "scripts/local_mlflow.sh")
+    up = subprocess.run(["bash", script, "up", str(state)], env=env, capture_output=True, text=True)
+    assert up.returncode == 0, up.stderr[-3000:]
+    exports = subprocess.run(["bash", script, "env", str(state)], env=env, capture_output=True, text=True)
+    yield exports.stdout.strip().removeprefix("export ").split("=", 1)[1]
+    subprocess.run(["bash", script, "down", str(state)], env=env, check=False)
+
+
 @pytest.fixture
-def cluster_env(slurm, postgres, tmp_path, model_store, monkeypatch):
+def cluster_env(slurm, postgres, mlflow_server, tmp_path, model_store, monkeypatch):
     """Environment of a user on the cluster: SLURM_CONF, SEC_EXECUTOR=slurm, shared homes, and
     the Postgres cluster profile (dagster.cluster.yaml) as the Dagster instance."""
     dagster_home = tmp_path / "dagster"
@@ -104,6 +123,8 @@ def cluster_env(slurm, postgres, tmp_path, model_store, monkeypatch):
         "SEC_AUDIO_ROOT": str(tmp_path / "landing"),
         "SEC_MODELS": str(model_store),
         "SEC_ALLOW_RANDOM_INIT": "1",
+        "SEC_MLFLOW_TRACKING_URI": mlflow_server,
+        "SEC_MLFLOW_EXPERIMENT": f"cluster-{database}",
         "DAGSTER_HOME": str(dagster_home),
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1",
@@ -344,3 +365,69 @@ def test_backfill_of_20_classes_is_one_run_of_three_jobs(cluster_env, tmp_path):
         "raw_manifest": 20,
         "splits": 20,
     }
+
+
+def test_octaves_train_concurrently_on_nodes_and_log_to_one_mlflow_server(cluster_env, tmp_path):
+    """Two octaves' training + evaluation at once, each step a Slurm job, all logging to the MLflow
+    server (Postgres backend): every run, metric, model version and link arrives."""
+    from dagster import AssetRecordsFilter, materialize
+    from mlflow.tracking import MlflowClient
+
+    from sec_assets.core.settings import load_settings
+    from sec_assets.core.store import catalog
+    from sec_assets.defs import ALL_ASSETS
+    from sec_assets.partitions import class_octave_key
+    from sec_assets.resources import SecResource
+
+    experiment = f"cluster-{uuid.uuid4().hex[:8]}"
+    config = tmp_path / "sec.yaml"
+    config.write_text(
+        f"mlflow_experiment: {experiment}\noctaves: [3, 12]\nbootstrap_resamples: 50\n"
+        "candidates: [{features: clap, head: linear}, {features: octave_stats, head: mlp}]\n"
+    )
+    env = {**cluster_env, "SEC_CONFIG": str(config)}
+    write_demo_dataset(tmp_path / "landing", files_per_class=3)
+    subprocess.run([str(BIN / "sec-assets"), "scan"], env=env, check=True, capture_output=True)
+    settings = load_settings(env=env)
+    resources = {"sec": SecResource.from_settings(settings)}
+    with DagsterInstance.get() as instance:  # the per-class steps in-process; training on the cluster
+        classes = sorted(instance.get_dynamic_partitions("audio_class"))
+        for key in classes:
+            for selection, partition in [
+                (["raw_manifest", "splits", "augmented_segments", "clap_embeddings"], key),
+                (["octave_spectrograms"], str(class_octave_key(key, 3))),
+                (["octave_spectrograms"], str(class_octave_key(key, 12))),
+            ]:
+                assert materialize(
+                    ALL_ASSETS,
+                    selection=selection,
+                    partition_key=partition,
+                    resources=resources,
+                    instance=instance,
+                ).success
+    procs = [
+        _materialize(env, "sec_assets.definitions", "trained_classifier,evaluation_report", octave)
+        for octave in ("3", "12")
+    ]
+    for out in [p.communicate(timeout=900)[0] for p in procs]:
+        assert "RUN_SUCCESS" in out, out[-4000:]
+    uri = cluster_env["SEC_MLFLOW_TRACKING_URI"]
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    assert len(runs) == 2 * (1 + 2)  # a parent run per octave, a child per candidate
+    assert sorted(r.data.params["octave"] for r in runs) == ["12"] * 3 + ["3"] * 3
+    assert all(r.info.artifact_uri.startswith("mlflow-artifacts:") for r in runs)  # through the server
+    children = [r for r in runs if "sec.candidate" in r.data.tags]
+    assert all("test_macro_f1" in r.data.metrics and "train_loss" in r.data.metrics for r in children)
+    models = catalog.query(settings.home, "SELECT mlflow_run_id FROM models")
+    assert set(models["mlflow_run_id"]) == {r.info.run_id for r in children}
+    with DagsterInstance.get() as instance:
+        for octave in ("3", "12"):
+            records = instance.fetch_materializations(
+                AssetRecordsFilter(AssetKey("evaluation_report"), asset_partitions=[octave]), limit=1
+            ).records
+            meta = {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+            assert meta["mlflow_run"].startswith(f"{uri}/#/experiments/")
+            assert meta["slurm_node"] in ("cpu1", "cpu2", "gpu1", "gpu2")
+            version = client.get_model_version(meta["registered_model"], meta["registered_version"])
+            assert version.tags["sec.gate"] == meta["gate"]

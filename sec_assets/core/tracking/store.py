@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import mlflow
@@ -80,3 +80,14 @@ def run_link(base: str | None, experiment_id: str, run_id: str) -> str | None:
 
 def model_link(base: str | None, name: str, version: str) -> str | None:
     return f"{base}/#/models/{name}/versions/{version}" if base else None
+
+
+def cluster_warning(uri: str, environ: Mapping[str, str]) -> str | None:
+    """A warning when a Slurm job logs to a SQLite store (shared by every node's jobs)."""
+    if sqlite_path(uri) is None or "SLURM_JOB_ID" not in environ:
+        return None
+    return (
+        f"this Slurm job logs to the SQLite MLflow store {uri}: concurrent jobs on several nodes "
+        "can fail with 'database is locked'; set SEC_MLFLOW_TRACKING_URI to an mlflow server "
+        "(scripts/local_mlflow.sh up, see the README)"
+    )
