@@ -1,6 +1,7 @@
 """Training time per candidate and octave on a synthetic 100-class × 50-file feature set.
 
     python -m sec_assets.benchmarks.training [--classes 100] [--files 50] [--per-file 2] [--octaves 1,3,12]
+        [--max-epochs K]  # cap the epochs (per-epoch figures of slow candidates)
 
 No audio: per file a class-dependent CLAP-like embedding (1024-d, a class centre plus file and
 segment noise) and a frames × bands spectrogram with a class-dependent band profile and onset
@@ -76,10 +77,20 @@ def main() -> None:
     ap.add_argument("--per-file", type=int, default=2)
     ap.add_argument("--octaves", default="1,3,12")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--max-epochs", type=int, default=0, help="cap every candidate's epochs (0: as configured)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"# training benchmark — {platform.machine()}, torch {torch.__version__}, {args.threads} threads")
     candidates = [Candidate.model_validate(c) for c in DEFAULT_CANDIDATES]
+    if args.max_epochs:
+        candidates = [
+            c.model_copy(
+                update={"fit": c.fit.model_copy(update={"epochs": min(c.fit.epochs, args.max_epochs)})}
+            )
+            for c in candidates
+        ]
     for n in [int(o) for o in args.octaves.split(",")]:
         bands = len(band_grid(n, 44100))
         data = synthetic(args.classes, args.files, args.per_file, bands)

@@ -63,13 +63,16 @@ def comparison_png(table: pl.DataFrame, zero_shot_map: float | None = None) -> b
     try:
         panels = (("test_macro_f1", "test macro-F1"), ("test_map", "test macro mAP"))
         for ax, (col, label) in zip(axes, panels, strict=True):
-            for name in sorted(set(table["feature_set"].to_list())):
+            names = sorted(set(table["feature_set"].to_list()))
+            for i, name in enumerate(names):
                 part = table.filter(pl.col("feature_set") == name).sort("octave")
+                dodge = 1.0 + 0.04 * (i - (len(names) - 1) / 2)  # side by side on the log axis
                 y = part[col].to_numpy()
                 low = np.nan_to_num(part[f"{col}_ci_low"].fill_null(np.nan).to_numpy(), nan=0.0)
                 high = np.nan_to_num(part[f"{col}_ci_high"].fill_null(np.nan).to_numpy(), nan=0.0)
                 err = np.vstack([np.clip(y - low, 0, None), np.clip(high - y, 0, None)])
-                ax.errorbar(part["octave"].to_numpy(), y, yerr=err, marker="o", capsize=3, label=name)
+                x = part["octave"].to_numpy() * dodge
+                ax.errorbar(x, y, yerr=err, marker="o", markersize=4, capsize=3, label=name)
             if col == "test_map" and zero_shot_map is not None:
                 ax.axhline(zero_shot_map, color="grey", linestyle="--", label="CLAP zero-shot")
             ax.set_xscale("log")
