@@ -412,7 +412,7 @@ def test_octaves_train_concurrently_on_nodes_and_log_to_one_mlflow_server(cluste
     for out in [p.communicate(timeout=900)[0] for p in procs]:
         assert "RUN_SUCCESS" in out, out[-4000:]
     uri = cluster_env["SEC_MLFLOW_TRACKING_URI"]
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, registry_uri=uri)  # explicit: never the process-global registry
     runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
     assert len(runs) == 2 * (1 + 2)  # a parent run per octave, a child per candidate
     assert sorted(r.data.params["octave"] for r in runs) == ["12"] * 3 + ["3"] * 3

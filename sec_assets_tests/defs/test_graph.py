@@ -117,7 +117,7 @@ def test_every_asset_is_catalogued_with_lineage(materialized):
     # MLflow: a parent run per octave with a child per candidate; the selected model registered
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(settings.tracking_uri)
+    client = MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)  # not the global one
     runs = client.search_runs([client.get_experiment_by_name("sec_assets").experiment_id])
     assert len(runs) == 2 * (1 + 4)
     models = catalog.query(home, "SELECT octave, candidate, selected, mlflow_run_id FROM models")

@@ -76,7 +76,7 @@ def test_champion_moves_only_when_the_gate_passes(store, request, demo_dataset, 
     settings = make_settings(root, octaves=(3,), candidates=BAD, mlflow_tracking_uri=uri, **ANY_FIGURES)
     assert settings.tracking_uri == (uri or f"sqlite:///{settings.home}/mlflow/mlflow.db")
     run_everything(settings, log=False)
-    client = MlflowClient(settings.tracking_uri)
+    client = MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)  # not the global one
     v1 = client.get_model_version_by_alias(NAME, "champion")
     assert str(v1.version) == "1" and v1.tags["sec.gate"].endswith("no champion yet")
     bad_f1 = float(v1.tags["test_macro_f1"])

@@ -40,3 +40,18 @@ def test_a_slurm_job_on_a_sqlite_store_is_warned():
     assert "database is locked" in (cluster_warning(sqlite, {"SLURM_JOB_ID": "7"}) or "")
     assert cluster_warning(sqlite, {}) is None
     assert cluster_warning("http://h:5000", {"SLURM_JOB_ID": "7"}) is None
+
+
+def test_tracking_binds_tracking_and_registry_and_restores_the_previous_store(tmp_path: Path):
+    import mlflow
+
+    from sec_assets.core.tracking.store import tracking
+
+    a, b = (f"sqlite:///{tmp_path / name}.db" for name in ("a", "b"))
+    with tracking(a) as client_a:
+        client_a.create_registered_model("only-in-a")
+        with tracking(b) as client_b:
+            assert mlflow.get_registry_uri() == b and client_b._registry_uri == b
+            assert [m.name for m in mlflow.MlflowClient().search_registered_models()] == []
+        assert mlflow.get_tracking_uri() == a and mlflow.get_registry_uri() == a  # put back
+        assert [m.name for m in mlflow.MlflowClient().search_registered_models()] == ["only-in-a"]
