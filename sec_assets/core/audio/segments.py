@@ -338,8 +338,10 @@ def segment_file(
     frames: int | None = None,
     sample_rate: int | None = None,
     policy: SamplePolicy | None = None,
+    augment: bool = True,
 ) -> Iterator[Segment]:
-    """Round-0 segments of one file (for notebooks and tests; the asset plans a whole class).
+    """Round-0 segments of one file (for notebooks, tests and inference; the asset plans a whole
+    class); ``augment=False``: the recording as it is, as for valid and test files.
 
     Without ``frames``/``sample_rate`` the file is probed and graded by ``policy`` (default
     :class:`SamplePolicy`), which may raise :class:`SampleRejected` or decide a repair.
@@ -351,7 +353,7 @@ def segment_file(
         repair = (policy or SamplePolicy()).decide(info.scan, sample_rate)
     source = SourceFile(path, source_sha256, sample_rate, frames, repair)
     plan = file_windows(source.target_frames(params), params, partition_key, source_sha256, 0)
-    yield from segment_source(source, plan, partition_key, params)
+    yield from segment_source(source, plan, partition_key, params, augment)
 
 
 def regenerate_segment(key: str, source: SourceFile, params: SegmentParams, augment: bool = True) -> Segment:

@@ -32,6 +32,7 @@ from sec_assets.core.models.candidates import Candidate
 from sec_assets.core.models.data import SegmentData
 
 FORMAT = "sec-classifier/1"
+PREDICT_BLOCK = 64  # rows per forward when predicting (fixed: results independent of grouping)
 
 
 def build_network(candidate: Candidate, input_shape: tuple[int, ...], n_classes: int) -> torch.nn.Module:
@@ -85,10 +86,21 @@ class TrainedModel:
         return self.probabilities_of_inputs(self.candidate.features.inputs(data))
 
     def probabilities_of_inputs(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities in fixed blocks of :data:`PREDICT_BLOCK` rows (the last one zero-padded):
+        every forward has the same shape, so a row's probabilities do not depend on which rows
+        it was scored with (the report's test set or one recording's windows: same bits)."""
         if len(x) == 0:
             return np.zeros((0, len(self.classes)))
+        net = self.network()
+        z = self.standardised(x)
+        blocks = []
         with torch.no_grad():
-            logits = self.network()(torch.from_numpy(self.standardised(x))).numpy().astype(np.float64)
+            for start in range(0, len(z), PREDICT_BLOCK):
+                part = z[start : start + PREDICT_BLOCK]
+                padded = np.zeros((PREDICT_BLOCK, *z.shape[1:]), dtype=np.float32)
+                padded[: len(part)] = part
+                blocks.append(net(torch.from_numpy(padded)).numpy()[: len(part)])
+        logits = np.concatenate(blocks).astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
         return e / e.sum(axis=1, keepdims=True)

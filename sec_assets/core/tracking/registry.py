@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -53,14 +54,26 @@ def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersio
         raise
 
 
-def predict_alias(name: str, alias: str, test: SegmentData) -> tuple[np.ndarray, list[str]]:
-    """(probabilities, class columns) of ``models:/<name>@<alias>`` on these segments' stored features."""
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+def load_alias(name: str, alias: str) -> tuple[Any, str]:
+    """(pyfunc model, version) of ``models:/<name>@<alias>`` from the current registry URI."""
+    version = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
+    return mlflow.pyfunc.load_model(f"models:/{name}/{version.version}"), str(version.version)
+
+
+def score(model: Any, data: SegmentData) -> tuple[np.ndarray, list[str]]:
+    """(probabilities, class columns) of a loaded pyfunc classifier on segments' stored features:
+    the inputs its signature names (``embedding`` and/or ``levels_db``)."""
     schema = model.metadata.get_input_schema()
     wanted = schema.input_names() if schema is not None else list(INPUT_COLUMNS.values())
-    rows = {col: np.ascontiguousarray(getattr(test, f), dtype=np.float32) for f, col in INPUT_COLUMNS.items()}
+    rows = {col: np.ascontiguousarray(getattr(data, f), dtype=np.float32) for f, col in INPUT_COLUMNS.items()}
     frame = model.predict({k: rows[k] for k in wanted})
     return frame.to_numpy(dtype=np.float64), [str(c) for c in frame.columns]
+
+
+def predict_alias(name: str, alias: str, test: SegmentData) -> tuple[np.ndarray, list[str]]:
+    """(probabilities, class columns) of ``models:/<name>@<alias>`` on these segments' stored features."""
+    model, _ = load_alias(name, alias)
+    return score(model, test)
 
 
 def gate_and_register(

@@ -142,3 +142,17 @@ def test_selection_uses_validation_macro_f1_and_keeps_config_order_on_ties():
     chosen, table = select({"a": half, "b": perfect, "c": perfect}, y)
     assert chosen == "b" and [r["candidate"] for r in table] == ["a", "b", "c"]
     assert table[1]["valid_macro_f1"] == 1.0 and table[0]["valid_macro_f1"] < 1.0
+
+
+@pytest.mark.parametrize("spec", DEFAULT_CANDIDATES, ids=lambda s: str(s["features"]))
+def test_a_rows_probabilities_do_not_depend_on_the_rows_scored_with_it(spec):
+    """The report scores a whole test set, inference one recording's windows: same bits."""
+    cand = Candidate.model_validate({**spec, "fit": {**spec.get("fit", {}), "epochs": 3}})
+    data = synthetic(n_per_class=50)  # 150 rows: three blocks of 64, the last one padded
+    model = train_candidate(cand, data, data, seed=0)
+    everything = model.probabilities(data)
+    order = np.random.default_rng(1).permutation(len(data))
+    shuffled = model.probabilities(data.subset(np.isin(np.arange(len(data)), order[:70])))
+    assert np.array_equal(shuffled, everything[np.sort(order[:70])])
+    for i in (0, 63, 64, 149):
+        assert np.array_equal(model.probabilities(data.subset(np.arange(len(data)) == i))[0], everything[i])
