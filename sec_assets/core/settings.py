@@ -1,7 +1,7 @@
 """Project settings, declared once: typed defaults ← a YAML file ← ``SEC_*`` environment variables.
 
 Every setting is a field of exactly one **stage group** below (paths, files, segments,
-spectrograms, embeddings, training, tracking, runtime); :class:`Settings` is all groups together,
+spectrograms, embeddings, training, tracking, inference, runtime); :class:`Settings` is all groups together,
 flat, so YAML keys, environment variables and the Dagster launchpad use the same names. The Dagster resource
 (:mod:`sec_assets.resources`) is generated from these fields — nothing is declared twice — and
 validates through :class:`Settings`, so a bad value fails with the setting's name and the allowed
@@ -60,6 +60,7 @@ ENV_FIELDS = {
     "SEC_TORCH_THREADS": "torch_threads",
     "SEC_MLFLOW_TRACKING_URI": "mlflow_tracking_uri",
     "SEC_MLFLOW_UI_URL": "mlflow_ui_url",
+    "SEC_INBOX": "inbox",
 }
 TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql")
 
@@ -260,6 +261,33 @@ class TrackingSettings(_Group):
         return value
 
 
+class InferenceSettings(_Group):
+    """Labelling new recordings (``inbox_predictions``) with each octave's ``champion``."""
+
+    inbox: Path | None = Field(
+        None, description="unlabeled recordings to label (SEC_INBOX); default <home>/inbox"
+    )
+    window_seconds: float = Field(5.0, gt=0, description="inference window length")
+    window_hop_seconds: float | None = Field(
+        None, gt=0, description="inference window hop; default: the window"
+    )
+    min_window_seconds: float = Field(
+        1.0, ge=0, description="a last partial window at least this long is repeat-padded, shorter: dropped"
+    )
+    top_k: PositiveInt = Field(3, description="labels per window in the result tables")
+    min_confidence: float = Field(0.1, ge=0, le=1, description="labels below this probability are left out")
+    inference_octaves: tuple[int, ...] = Field(
+        (), description="octave resolutions whose champion labels the inbox; empty: every one with a champion"
+    )
+
+    @field_validator("inference_octaves", mode="before")
+    @classmethod
+    def _parse_inference_octaves(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v for v in value.replace(" ", "").split(",") if v]
+        return value
+
+
 class RuntimeSettings(_Group):
     seed: int = Field(0, description="global seed; every record's randomness derives from it and its key")
     torch_threads: NonNegativeInt = Field(
@@ -275,6 +303,7 @@ GROUPS: tuple[type[_Group], ...] = (
     EmbeddingSettings,
     TrainingSettings,
     TrackingSettings,
+    InferenceSettings,
     RuntimeSettings,
 )
 
@@ -287,6 +316,7 @@ class Settings(
     EmbeddingSettings,
     TrainingSettings,
     TrackingSettings,
+    InferenceSettings,
     RuntimeSettings,
 ):
     """Every tunable of the pipeline (all groups, flat); paths are resolved to absolute paths."""
@@ -295,7 +325,11 @@ class Settings(
     def _resolve_paths(self) -> Settings:
         home = self.home.expanduser().absolute()
         object.__setattr__(self, "home", home)
-        for name, default in (("audio_root", home / "landing"), ("models", home / "models")):
+        for name, default in (
+            ("audio_root", home / "landing"),
+            ("models", home / "models"),
+            ("inbox", home / "inbox"),
+        ):
             value = getattr(self, name)
             object.__setattr__(self, name, (value or default).expanduser().absolute())
         return self
@@ -304,6 +338,11 @@ class Settings(
     def landing(self) -> Path:
         assert self.audio_root is not None  # resolved by the validator
         return self.audio_root
+
+    @property
+    def inbox_path(self) -> Path:
+        assert self.inbox is not None  # resolved by the validator
+        return self.inbox
 
     @property
     def model_store(self) -> Path:

@@ -2,17 +2,26 @@
 
 ``ingest`` (raw_manifest, augmented_segments) → ``features`` (clap_embeddings,
 octave_spectrograms) → ``training`` (trained_classifier) → ``evaluation`` (evaluation_report with
-the registry gate) → ``comparison`` (octave_comparison); ``baselines`` holds
-zero_shot_baseline. ``training.splits`` (per class, from the manifest) sits between raw_manifest
-and augmented_segments: a file's split decides whether its segments are augmented.
-``automation`` holds the jobs and sensors. What the stages share is in ``_shared``. Asset
-functions only wire :mod:`sec_assets.core` to partitions, storage, metadata and the ``sec``
-resource.
+the registry gate) → ``comparison`` (octave_comparison); ``baselines`` holds zero_shot_baseline;
+``inference`` labels new recordings (inbox_predictions). ``training.splits`` (per class, from
+the manifest) sits between raw_manifest and augmented_segments: a file's split decides whether
+its segments are augmented. ``automation`` holds the jobs and sensors. What the stages share is
+in ``_shared``. Asset functions only wire :mod:`sec_assets.core` to partitions, storage,
+metadata and the ``sec`` resource.
 """
 
-from sec_assets.defs import automation, baselines, comparison, evaluation, features, ingest, training
+from sec_assets.defs import (
+    automation,
+    baselines,
+    comparison,
+    evaluation,
+    features,
+    inference,
+    ingest,
+    training,
+)
 
-STAGES = (ingest, features, training, evaluation, baselines, comparison, automation)
+STAGES = (ingest, features, training, evaluation, baselines, comparison, inference, automation)
 ALL_ASSETS = [
     *ingest.ASSETS,
     *features.ASSETS,
@@ -20,4 +29,5 @@ ALL_ASSETS = [
     *evaluation.ASSETS,
     *baselines.ASSETS,
     *comparison.ASSETS,
+    *inference.ASSETS,
 ]

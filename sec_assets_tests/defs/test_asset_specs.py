@@ -101,6 +101,7 @@ def test_each_stage_is_one_asset_group_and_definitions_compose_them_all():
         "evaluation_report": "evaluation",
         "zero_shot_baseline": "evaluation",
         "octave_comparison": "evaluation",
+        "inbox_predictions": "inference",
     }
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(groups)
@@ -111,6 +112,7 @@ def test_each_stage_is_one_asset_group_and_definitions_compose_them_all():
         "evaluation",
         "baselines",
         "comparison",
+        "inference",
         "automation",
     ]
     assert defs.resolve_job_def("class_features") is not None
@@ -128,6 +130,6 @@ def test_each_step_asks_slurm_for_what_it_uses():
         a.key.to_user_string(): step_requests(config, {k: str(v) for k, v in a.op.tags.items()}, {})
         for a in ALL_ASSETS
     }
-    assert {k for k, r in asked.items() if r["gpus"]} == {"clap_embeddings"}
+    assert {k for k, r in asked.items() if r["gpus"]} == {"clap_embeddings", "inbox_predictions"}
     assert asked["clap_embeddings"]["partition"] == "gpu"
     assert (asked["trained_classifier"]["partition"], asked["trained_classifier"]["cpus"]) == ("cpu", 2)

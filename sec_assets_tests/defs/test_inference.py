@@ -14,7 +14,7 @@ from sec_assets.cli import run_everything
 from sec_assets.core.features import clap
 from sec_assets.core.features.spectrogram import LevelParams
 from sec_assets.core.inference.featurize import Featurizer
-from sec_assets.core.inference.windows import WindowParams, recording_windows
+from sec_assets.core.inference.windows import WindowParams, grade, recording_windows
 from sec_assets.core.models.data import load_segment_data
 from sec_assets.core.store import catalog
 from sec_assets.core.tracking.registry import load_alias, score
@@ -51,9 +51,9 @@ def test_inference_on_test_files_reproduces_the_evaluation_exactly(demo_dataset,
     got: dict[tuple[str, int], np.ndarray] = {}
     features: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
     for path, sha in files.select("path", "sha256").iter_rows():
-        for rows in recording_windows(
-            Path(path), sha, window.segment_params(training), settings.file_policy().samples
-        ):
+        source, _ = grade(Path(path), Path(path).parent, settings.file_policy())
+        assert source is not None and source.sha256 == sha
+        for rows in recording_windows(source, window.segment_params(training)):
             data, failures = featurizer.features(rows)
             assert failures == []
             proba, columns = score(champion, data[3])
@@ -73,3 +73,137 @@ def test_inference_on_test_files_reproduces_the_evaluation_exactly(demo_dataset,
         _, sha20, _, index = key.split(":")
         assert np.array_equal(got[(sha20, int(index))], np.asarray(probabilities)), key
     assert mlflow.get_registry_uri()  # (the champion was read through the registry)
+
+
+def _inbox_run(settings):
+    from dagster import DagsterInstance, materialize
+
+    from sec_assets.defs import ALL_ASSETS
+    from sec_assets.resources import SecResource
+
+    with DagsterInstance.get() as instance:
+        result = materialize(
+            ALL_ASSETS,
+            selection=["inbox_predictions"],
+            resources={"sec": SecResource.from_settings(settings)},
+            instance=instance,
+        )
+    assert result.success
+    return {
+        k: v.value for k, v in result.asset_materializations_for_node("inbox_predictions")[0].metadata.items()
+    }
+
+
+def test_the_inbox_is_labelled_once_with_tables_a_catalog_view_and_failures(
+    demo_dataset, make_settings, dagster_home, tmp_path
+):
+    import csv
+    import shutil
+
+    import soundfile as sf
+
+    from sec_assets.core.inference.tables import RAVEN_COLUMNS
+    from sec_assets.testing.signals import tone
+
+    root, _ = demo_dataset
+    box = tmp_path / "inbox"
+    (box / "site_a").mkdir(parents=True)
+    sf.write(box / "site_a" / "field.wav", tone(440.0, 60 * 16000, 16000, amplitude=0.3), 16000)
+    some_file = next(p for p in sorted((root / "chirp").rglob("*")) if p.suffix in (".wav", ".flac"))
+    shutil.copy(some_file, box / "copy.wav")
+    (box / "broken.wav").write_text("this is not audio")
+    (box / "upload.wav.part").write_bytes(b"RIFF")  # still being written: not picked
+    (box / ".hidden.wav").write_bytes(b"RIFF")
+    settings = make_settings(root, octaves=(3,), inbox=box, top_k=2, min_confidence=0.0)
+    run_everything(settings, log=False)
+    home = settings.home
+    meta = _inbox_run(settings)
+    assert (meta["recordings"], meta["labelled"], meta["failed"], meta["skipped_done"]) == (3, 2, 1, 0)
+    assert meta["models"] == "sec-classifier-oct3 v1" and meta["real_time_factor"] > 0
+    rows = catalog.query(home, "SELECT * FROM predictions ORDER BY path, window_index, rank")
+    field = rows.filter(pl.col("path").str.ends_with("field.wav"))
+    assert field["window_index"].unique().sort().to_list() == list(range(12))  # 60 s at 5 s / 5 s
+    assert field.height == 12 * 2 and set(field["rank"]) == {1, 2}
+    assert field.filter(pl.col("window_index") == 11)[["start_s", "end_s"]].row(0) == (55.0, 60.0)
+    per_window = rows.group_by("recording_sha256", "window_index").agg(pl.col("probability").sum())
+    assert (per_window["probability"] <= 1.0 + 1e-9).all()
+    assert set(rows["label"]) <= {"tone", "chirp", "noise burst", "click", "harmonic_hum"}
+    out = home / "predictions"
+    table = (out / "site_a" / "field.wav.oct3.csv").read_text().splitlines()
+    assert table[0] == "start_s,end_s,label,probability" and len(table) == 1 + 24
+    with open(out / "site_a" / "field.wav.oct3.selection.table.txt") as fh:
+        raven = list(csv.DictReader(fh, delimiter="\t"))
+    assert len(raven) == 24 and tuple(raven[0]) == RAVEN_COLUMNS
+    combined = pl.read_parquet(out / "combined.parquet")
+    assert combined.height == rows.height
+    failed = catalog.query(home, "SELECT path, reason FROM failures WHERE asset = 'inbox_predictions'")
+    assert failed["path"].to_list() == [str(box / "broken.wav")]
+    assert failed["reason"][0].startswith("not audio")
+    # a re-run with the same champion and settings does nothing and duplicates nothing
+    again = _inbox_run(settings)
+    assert (again["labelled"], again["skipped_done"]) == (0, 2)
+    assert catalog.query(home, "SELECT count(*) FROM predictions").item() == rows.height
+    # other settings: every recording is labelled again, its rows replaced
+    wider = _inbox_run(settings.model_copy(update={"top_k": 3}))
+    assert wider["labelled"] == 2
+    assert catalog.query(home, "SELECT count(*) FROM predictions WHERE path LIKE '%field.wav'").item() == 36
+
+
+def test_kill_9_mid_inbox_then_the_rerun_leaves_no_duplicate_or_missing_rows(
+    demo_dataset, make_settings, dagster_home, tmp_path
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import soundfile as sf
+
+    from sec_assets.testing.signals import tone
+
+    root, _ = demo_dataset
+    box = tmp_path / "inbox"
+    box.mkdir()
+    for i in range(8):
+        sf.write(box / f"rec{i}.wav", tone(300.0 + 40 * i, 20 * 16000, 16000, amplitude=0.3), 16000)
+    settings = make_settings(root, octaves=(3,), inbox=box)
+    run_everything(settings, log=False)
+    env = {
+        **os.environ,
+        "SEC_HOME": str(settings.home),
+        "SEC_AUDIO_ROOT": str(root),
+        "SEC_MODELS": str(settings.model_store),
+        "SEC_INBOX": str(box),
+        "SEC_OCTAVES": "3",
+        "SEC_ALLOW_RANDOM_INIT": "1",
+        "DAGSTER_HOME": str(dagster_home),
+    }
+    args = [
+        str(Path(sys.executable).parent / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "sec_assets.definitions",
+    ]
+    args += ["--select", "inbox_predictions"]
+    done_dir = settings.home / "predictions" / ".done"
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list(done_dir.glob("*.json"))) < 3:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: no clean-up runs anywhere
+    proc.wait()
+    killed_at = len(list(done_dir.glob("*.json")))
+    assert 3 <= killed_at < 8, "the run finished before it could be killed"
+    rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    rows = catalog.query(settings.home, "SELECT * FROM predictions")
+    assert rows["recording_sha256"].n_unique() == 8
+    keys = rows.select("recording_sha256", "octave", "window_index", "rank")
+    assert keys.height == keys.unique().height  # no duplicated row
+    windows = rows.group_by("recording_sha256").agg(pl.col("window_index").n_unique().alias("n"))
+    assert windows["n"].to_list() == [4] * 8  # 20 s at 5 s: every window of every recording
+    assert len(list(done_dir.glob("*.json"))) == 8

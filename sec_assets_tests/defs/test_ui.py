@@ -32,6 +32,7 @@ ASSETS = {
     "evaluation_report",
     "zero_shot_baseline",
     "octave_comparison",
+    "inbox_predictions",
 }
 
 
@@ -93,7 +94,11 @@ def test_webserver_serves_every_asset_on_loopback(tmp_path: Path):
         assert set(nodes) == ASSETS
         assert all(len(n["description"]) > 40 for n in nodes.values())
         unpartitioned = {k for k, n in nodes.items() if not n["partitionDefinition"]}
-        assert unpartitioned == {"zero_shot_baseline", "octave_comparison"}  # one run over every class
+        assert unpartitioned == {
+            "zero_shot_baseline",
+            "octave_comparison",
+            "inbox_predictions",
+        }  # one run over every class
         # loopback only: the port is not bound on other addresses
         listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
         bound = [

@@ -24,6 +24,14 @@ _DOTS = re.compile(r"\.{2,}")
 _UNDERSCORES = re.compile(r"_{2,}")
 
 
+IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload")  # names of files still being written
+
+
+def in_progress(name: str) -> bool:
+    """A file still being copied or downloaded: hidden, or a temporary name (``*.part``, …)."""
+    return is_hidden(name) or name.lower().endswith(IN_PROGRESS_SUFFIXES)
+
+
 def is_hidden(name: str) -> bool:
     """Hidden entries (leading dot) are skipped: editors, OS metadata, partial uploads."""
     return name.startswith(".")

@@ -1,13 +1,14 @@
 """Inference windows of a recording, cut by the training segmenter itself.
 
-A recording of any length is decoded (streamed), mixed to mono, resampled with soxr to the
-target rate and cut into windows of ``window_seconds`` every ``hop_seconds`` — by
-:func:`sec_assets.core.audio.segments.segment_file` with augmentation off, the function that cut
-the clean valid and test segments. So the rule for the last partial window is training's: a
-remainder at least ``min_window_seconds`` long is repeat-padded to a full window, a shorter one
-is dropped; a recording shorter than one window gives one repeat-padded window when it holds at
-least ``min_clip_seconds``. Window audio is stored as the segments are (float16 PCM): a recording
-that is also a training file gets exactly the features it got in training.
+A recording of any length is graded by the manifest's own rules (:func:`grade`: decodable, long
+enough, the NaN and over-full-scale policies and their repairs), decoded (streamed), mixed to
+mono, resampled with soxr to the target rate and cut into windows of ``window_seconds`` every
+``hop_seconds`` by :func:`sec_assets.core.audio.segments.segment_source` with augmentation off —
+the function that cut the clean valid and test segments. So the last partial window follows
+training's rule: a remainder at least ``min_window_seconds`` long is repeat-padded to a full
+window, a shorter one is dropped; a recording shorter than one window gives one repeat-padded
+window when it holds at least ``min_clip_seconds``. Window audio is stored as the segments are
+(float16 PCM): a recording that is also a training file gets exactly its training features.
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from sec_assets.core.audio.samples import SamplePolicy
-from sec_assets.core.audio.segments import SegmentParams, encode_audio, segment_file
+from sec_assets.core.audio.manifest import FilePolicy, manifest_row, source_files
+from sec_assets.core.audio.segments import (
+    SegmentParams,
+    SourceFile,
+    encode_audio,
+    file_windows,
+    segment_source,
+)
+from sec_assets.core.store.catalog import TABLE_SCHEMAS
 
 KEY_PREFIX = "inbox"  # the "class" part of a window's segment key
 WINDOW_COLUMNS = {
@@ -53,17 +62,24 @@ class WindowParams:
         )
 
 
-def recording_windows(
-    path: Path, sha256: str, params: SegmentParams, policy: SamplePolicy, batch: int = 16
-) -> Iterator[pl.DataFrame]:
+def grade(path: Path, inbox: Path, policy: FilePolicy) -> tuple[SourceFile | None, dict[str, Any]]:
+    """The recording graded by the manifest's own rules: (its source, or None if unusable; the
+    manifest row, with the reason in ``error``)."""
+    row = manifest_row(path, inbox, KEY_PREFIX, KEY_PREFIX, policy)
+    sources, _ = source_files(pl.DataFrame([row], schema=TABLE_SCHEMAS["raw_manifest"]))
+    return (sources[0] if sources else None), row
+
+
+def recording_windows(source: SourceFile, params: SegmentParams, batch: int = 16) -> Iterator[pl.DataFrame]:
     """Batches of window rows (:data:`WINDOW_COLUMNS`) in time order, streamed: memory is one
-    batch of windows, not the recording. Raises like the manifest on an unusable file."""
+    batch of windows, not the recording."""
+    plan = file_windows(source.target_frames(params), params, KEY_PREFIX, source.sha256, 0)
     rows: list[dict[str, object]] = []
-    for seg in segment_file(path, KEY_PREFIX, sha256, params, policy=policy, augment=False):
+    for seg in segment_source(source, plan, KEY_PREFIX, params, augment=False):
         rows.append(
             {
                 "segment_key": seg.key,
-                "source_sha256": sha256,
+                "source_sha256": source.sha256,
                 "window": seg.index,
                 "start_s": seg.start_s,
                 "end_s": seg.start_s + seg.duration_s,

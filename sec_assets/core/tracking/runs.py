@@ -22,8 +22,9 @@ from typing import Any
 import mlflow
 import numpy as np
 from mlflow.entities import Metric, Param
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
 from sec_assets.core.models.data import SegmentData
 from sec_assets.core.models.learn import TrainedModel
@@ -43,6 +44,19 @@ def _flat(prefix: str, value: Any) -> dict[str, str]:
         return out
     text = json.dumps(value) if isinstance(value, list | tuple) else str(value)
     return {prefix: text[:MAX_PARAM]}
+
+
+def signature(example: dict[str, np.ndarray], output: Any) -> ModelSignature:
+    """The inferred signature with any number of frames in ``levels_db`` (statistics and the CNN's
+    pooling take any length: an inference window need not be a training segment's length)."""
+    inferred = infer_signature(example, output)
+    specs: list[ColSpec | TensorSpec] = [
+        TensorSpec(np.dtype(np.float32), (-1, -1, *example[name].shape[2:]), name)
+        if name == pyfunc.INPUT_COLUMNS["levels"]
+        else TensorSpec(np.dtype(np.float32), (-1, *example[name].shape[1:]), name)
+        for name in example
+    ]
+    return ModelSignature(inputs=Schema(specs), outputs=inferred.outputs)
 
 
 def _now_ms() -> int:
@@ -104,7 +118,7 @@ class TrainingLog:
                 name="model",
                 python_model=str(pyfunc.MODEL_CODE),
                 artifacts={pyfunc.ARTIFACT: str(extra["model_path"])},
-                signature=infer_signature(example, pyfunc.predict_frame(model, example)),
+                signature=signature(example, pyfunc.predict_frame(model, example)),
                 input_example=example,
                 pip_requirements=requirements(),
             )

@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 import soundfile as sf
 
-from sec_assets.core.audio.samples import SamplePolicy
+from sec_assets.core.audio.manifest import FilePolicy
 from sec_assets.core.audio.segments import SegmentParams, decode_audio
 from sec_assets.core.inference.tables import RAVEN_COLUMNS, raven_table, result_csv, top_k
-from sec_assets.core.inference.windows import WindowParams, recording_windows
+from sec_assets.core.inference.windows import WindowParams, grade, recording_windows
 from sec_assets.testing.signals import tone
 
 RATE = 16000
@@ -20,7 +20,9 @@ RATE = 16000
 
 def _windows(path: Path, params: WindowParams) -> pl.DataFrame:
     seg = params.segment_params(SegmentParams(sample_rate=RATE))
-    return pl.concat(list(recording_windows(path, "ab" * 32, seg, SamplePolicy(), batch=5)))
+    source, row = grade(path, path.parent, FilePolicy())
+    assert source is not None and row["status"] == "ok"
+    return pl.concat(list(recording_windows(source, seg, batch=5)))
 
 
 def test_a_60_s_recording_gives_12_clean_windows_at_5_s(tmp_path: Path):
@@ -34,7 +36,7 @@ def test_a_60_s_recording_gives_12_clean_windows_at_5_s(tmp_path: Path):
     audio = decode_audio(rows["audio"][3])
     expected = tone(440.0, 60 * RATE, RATE, amplitude=0.5)[15 * RATE : 20 * RATE]
     np.testing.assert_allclose(audio, expected, atol=1e-3)  # the recording as it is (float16), no noise
-    assert rows["segment_key"][0] == f"inbox:{'ab' * 10}:0:00000"
+    assert rows["segment_key"][0].startswith("inbox:") and rows["segment_key"][0].endswith(":0:00000")
 
 
 @pytest.mark.parametrize(
@@ -70,3 +72,10 @@ def test_top_k_with_a_minimum_confidence_and_the_two_table_formats():
     assert rows[3]["Label"] == "frog" and float(rows[3]["Probability"]) == 0.9
     with pytest.raises(ValueError, match="top_k must be at least 1"):
         top_k(proba, ["a", "b", "c"], [0, 1, 2], [0, 0, 0], [1, 1, 1], 0, 0.0)
+
+
+def test_an_unusable_recording_gets_the_manifests_reason(tmp_path: Path):
+    (tmp_path / "notes.wav").write_text("not audio at all")
+    source, row = grade(tmp_path / "notes.wav", tmp_path, FilePolicy())
+    assert source is None and row["status"] == "failed"
+    assert row["error"].startswith("not audio: the file holds text")
