@@ -129,6 +129,26 @@ def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
     return {"classes": classes}
 
 
+def label_inbox(settings: Settings) -> dict[str, object]:
+    """Materialize ``inbox_predictions`` in-process; its metadata."""
+    from dagster import DagsterInstance, materialize
+
+    from sec_assets.defs import ALL_ASSETS
+    from sec_assets.resources import SecResource
+
+    with DagsterInstance.get() as instance:
+        result = materialize(
+            ALL_ASSETS,
+            selection=["inbox_predictions"],
+            resources={"sec": SecResource.from_settings(settings)},
+            instance=instance,
+            raise_on_error=True,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+    meta = result.asset_materializations_for_node("inbox_predictions")[0].metadata
+    return {k: v.value for k, v in meta.items()}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from sec_assets.core.store.catalog import catalog_path, query
     from sec_assets.testing.demo_data import write_demo_dataset
@@ -136,9 +156,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = load_settings()
     home = Path(args.home).absolute() if args.home else base.home
     audio = home / "demo_audio"
-    settings = load_settings(home=home, audio_root=audio, allow_random_init=True)
+    box = home / "demo_inbox"
+    settings = load_settings(home=home, audio_root=audio, allow_random_init=True, inbox=box)
     os.environ.update(
-        {"SEC_HOME": str(settings.home), "SEC_AUDIO_ROOT": str(audio), "SEC_ALLOW_RANDOM_INIT": "1"}
+        {
+            "SEC_HOME": str(settings.home),
+            "SEC_AUDIO_ROOT": str(audio),
+            "SEC_ALLOW_RANDOM_INIT": "1",
+            "SEC_INBOX": str(box),
+        }
     )
     started = time.perf_counter()
     shutil.rmtree(audio, ignore_errors=True)
@@ -148,6 +174,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"demo: materializing every asset for every partition (DAGSTER_HOME={ensure_dagster_home(settings)})"
     )
     run_everything(settings)
+    shutil.rmtree(box, ignore_errors=True)  # new, unlabeled recordings (another seed) for the champions
+    unlabeled = write_demo_dataset(box, files_per_class=1, seed=settings.seed + 1)
+    labelled = label_inbox(settings)
     evals = query(
         settings.home,
         "SELECT octave, accuracy, macro_f1, mean_average_precision, report_path "
@@ -175,6 +204,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"zero-shot baseline: {zs['notice']}")
     best = evals.sort("accuracy", descending=True).row(0, named=True)
     print(f"headline: test accuracy {best['accuracy']:.3f} (1/{best['octave']} octave)")
+    print(
+        f"inbox: {labelled['labelled']} of {len(unlabeled)} new recordings labelled by "
+        f"{labelled['models']} ({labelled['failed']} failed); predictions: "
+        f"{settings.home / 'predictions' / 'combined.csv'}"
+    )
     comparison = settings.home / "reports" / "octave_comparison" / "comparison.md"
     print(f"octave comparison: {comparison} (plot: {comparison.with_suffix('.png')})")
     print(f"MLflow: mlflow ui --backend-store-uri {settings.tracking_uri}")

@@ -42,3 +42,11 @@ def test_demo_beats_chance_at_every_octave_and_compares_them(tmp_path: Path, mod
     path = re.search(r"^octave comparison: (\S+)", out, re.M)
     assert path and Path(path.group(1)).is_file() and "recommended: 1/" in Path(path.group(1)).read_text()
     assert f"mlflow ui --backend-store-uri sqlite:///{home}/mlflow/mlflow.db" in out
+    # new recordings labelled by the champions (the corrupt one recorded, not fatal)
+    inbox = re.search(r"^inbox: (\d+) of (\d+) new recordings labelled by (.+) \((\d+) failed\)", out, re.M)
+    assert inbox and inbox.groups()[:2] == ("5", "6") and inbox.group(4) == "1"
+    assert "sec-classifier-oct24 v1" in inbox.group(3)
+    predictions = catalog.query(home, "SELECT DISTINCT octave FROM predictions ORDER BY 1")[
+        "octave"
+    ].to_list()
+    assert predictions == [1, 3, 6, 12, 24]
