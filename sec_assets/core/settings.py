@@ -36,6 +36,7 @@ from pydantic import (
 from sec_assets.core.audio.manifest import FilePolicy
 from sec_assets.core.audio.samples import NonFinitePolicy, OverFullScalePolicy, SamplePolicy
 from sec_assets.core.audio.segments import SegmentParams
+from sec_assets.core.features.spectrogram import LevelParams
 from sec_assets.core.models.candidates import DEFAULT_CANDIDATES, Candidate
 
 SPLITS = ("train", "es", "valid", "test")
@@ -376,6 +377,17 @@ class Settings(
     @property
     def training(self) -> TrainingSettings:
         return TrainingSettings.pick(self)
+
+    def level_params(self, n: int) -> LevelParams:
+        """The filterbank's parameters for 1/n octave (its identity in lineage)."""
+        return LevelParams(
+            n=n,
+            sample_rate=self.target_sample_rate,
+            frame_seconds=self.frame_seconds,
+            reference=self.level_reference,
+            floor_db=self.floor_db,
+            base=self.octave_base,
+        )
 
     def segment_params(self) -> SegmentParams:
         """The segmenter's parameters (its identity in lineage) from the segment group and the seed."""

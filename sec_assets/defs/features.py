@@ -10,7 +10,7 @@ from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeRes
 
 from sec_assets.core.devices import resolve_device
 from sec_assets.core.features import clap, embedding
-from sec_assets.core.features.spectrogram import LevelParams, spectrogram_shard
+from sec_assets.core.features.spectrogram import spectrogram_shard
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs._shared import (
     BY_CLASS,
@@ -155,14 +155,7 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
     keys = context.partition_key.keys_by_dimension
     key, n = keys[AUDIO_CLASS], int(keys[OCTAVE])
     home = sec.home_path
-    params = LevelParams(
-        n=n,
-        sample_rate=cfg.target_sample_rate,
-        frame_seconds=spec.frame_seconds,
-        reference=spec.level_reference,
-        floor_db=spec.floor_db,
-        base=spec.octave_base,
-    )
+    params = cfg.level_params(n)
     bands = params.bands
     device = resolve_device(spec.spectrogram_device)
     if device == "cpu":

@@ -20,7 +20,6 @@ from dagster import (
 
 from sec_assets.core.devices import resolve_device
 from sec_assets.core.features import clap
-from sec_assets.core.features.spectrogram import LevelParams
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.inference import inbox
 from sec_assets.core.inference.featurize import Featurizer
@@ -190,20 +189,9 @@ def _featurizer(sec: SecResource, champions: list[Champion]) -> Featurizer:
         stat = files.weights.stat()
         model = _loaded_clap(files, stat.st_mtime_ns, stat.st_size, cfg.embed_device, cfg.embed_precision)
     spec = cfg.spectrograms
-    levels = [
-        LevelParams(
-            n=c.octave,
-            sample_rate=cfg.target_sample_rate,
-            frame_seconds=spec.frame_seconds,
-            reference=spec.level_reference,
-            floor_db=spec.floor_db,
-            base=spec.octave_base,
-        )
-        for c in champions
-    ]
     return Featurizer(
         model,
-        levels,
+        [cfg.level_params(c.octave) for c in champions],
         spectrogram_device=resolve_device(spec.spectrogram_device),
         spectrogram_batch=spec.spectrogram_batch_size,
         forward_batch=cfg.embed_batch_size

@@ -12,7 +12,6 @@ import torch
 
 from sec_assets.cli import run_everything
 from sec_assets.core.features import clap
-from sec_assets.core.features.spectrogram import LevelParams
 from sec_assets.core.inference.featurize import Featurizer
 from sec_assets.core.inference.windows import WindowParams, grade, recording_windows
 from sec_assets.core.models.data import load_segment_data
@@ -44,7 +43,7 @@ def test_inference_on_test_files_reproduces_the_evaluation_exactly(demo_dataset,
     model_files = clap.resolve_model_files(settings.model_store, allow_random_init=True)
     featurizer = Featurizer(
         clap.load_clap(model_files, device="cpu"),
-        [LevelParams(n=3, sample_rate=training.sample_rate, frame_seconds=settings.frame_seconds)],
+        [settings.level_params(3)],
     )
     with tracking(settings.tracking_uri):
         champion, version = load_alias("sec-classifier-oct3", "champion")
@@ -76,22 +75,9 @@ def test_inference_on_test_files_reproduces_the_evaluation_exactly(demo_dataset,
 
 
 def _inbox_run(settings):
-    from dagster import DagsterInstance, materialize
+    from sec_assets.cli import label_inbox
 
-    from sec_assets.defs import ALL_ASSETS
-    from sec_assets.resources import SecResource
-
-    with DagsterInstance.get() as instance:
-        result = materialize(
-            ALL_ASSETS,
-            selection=["inbox_predictions"],
-            resources={"sec": SecResource.from_settings(settings)},
-            instance=instance,
-        )
-    assert result.success
-    return {
-        k: v.value for k, v in result.asset_materializations_for_node("inbox_predictions")[0].metadata.items()
-    }
+    return label_inbox(settings)
 
 
 def test_the_inbox_is_labelled_once_with_tables_a_catalog_view_and_failures(
