@@ -289,6 +289,16 @@ class InferenceSettings(_Group):
         return value
 
 
+class SensorSettings(_Group):
+    """The folder sensors (landing and inbox): the stability rule's rolling check."""
+
+    sensor_full_check_ticks: NonNegativeInt = Field(
+        10,
+        description="a settled folder's files are re-stat'ed once every this many ticks, which finds a "
+        "file rewritten in place (its folder's mtime does not move); 0: never, only folder mtimes",
+    )
+
+
 class RuntimeSettings(_Group):
     seed: int = Field(0, description="global seed; every record's randomness derives from it and its key")
     torch_threads: NonNegativeInt = Field(
@@ -305,6 +315,7 @@ GROUPS: tuple[type[_Group], ...] = (
     TrainingSettings,
     TrackingSettings,
     InferenceSettings,
+    SensorSettings,
     RuntimeSettings,
 )
 
@@ -318,6 +329,7 @@ class Settings(
     TrainingSettings,
     TrackingSettings,
     InferenceSettings,
+    SensorSettings,
     RuntimeSettings,
 ):
     """Every tunable of the pipeline (all groups, flat); paths are resolved to absolute paths."""

@@ -5,7 +5,8 @@ octave_spectrograms) → ``training`` (trained_classifier) → ``evaluation`` (e
 the registry gate) → ``comparison`` (octave_comparison); ``baselines`` holds zero_shot_baseline;
 ``inference`` labels new recordings (inbox_predictions). ``training.splits`` (per class, from
 the manifest) sits between raw_manifest and augmented_segments: a file's split decides whether
-its segments are augmented. ``automation`` holds the jobs and sensors. What the stages share is
+its segments are augmented. ``automation`` holds the landing sensor and the class job,
+``inbox_sensor`` the inbox sensor and its job. What the stages share is
 in ``_shared``. Asset functions only wire :mod:`sec_assets.core` to partitions, storage,
 metadata and the ``sec`` resource.
 """
@@ -16,12 +17,13 @@ from sec_assets.defs import (
     comparison,
     evaluation,
     features,
+    inbox_sensor,
     inference,
     ingest,
     training,
 )
 
-STAGES = (ingest, features, training, evaluation, baselines, comparison, inference, automation)
+STAGES = (ingest, features, training, evaluation, baselines, comparison, inference, automation, inbox_sensor)
 ALL_ASSETS = [
     *ingest.ASSETS,
     *features.ASSETS,

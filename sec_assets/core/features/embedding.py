@@ -30,13 +30,10 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
-import queue
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +42,7 @@ import polars as pl
 
 from sec_assets.core.audio.segments import decode_audio
 from sec_assets.core.features import clap
+from sec_assets.core.prefetch import prefetched
 from sec_assets.core.store import catalog, storage
 from sec_assets.core.store.storage import atomic_write_bytes
 
@@ -123,45 +121,6 @@ def _committed(files: Iterable[Path], model_sha256: str, recipe: str) -> pl.Data
     )
 
 
-def _prefetched(
-    batches: Iterable[pl.DataFrame],
-    prepare: Callable[[pl.DataFrame], _Prepared],
-    workers: int,
-    prefetch: int,
-) -> Iterator[_Prepared]:
-    """``prepare`` each batch in background threads, at most ``prefetch`` ahead, in input order."""
-    pending: queue.Queue[Future[_Prepared] | None] = queue.Queue(maxsize=max(1, prefetch))
-    stop = threading.Event()
-    error: list[BaseException] = []
-
-    def produce(pool: ThreadPoolExecutor) -> None:
-        try:
-            for batch in batches:  # the Parquet read happens here, off the model's thread
-                if stop.is_set():
-                    return
-                pending.put(pool.submit(prepare, batch))
-        except BaseException as exc:  # surfaced in the consumer
-            error.append(exc)
-        finally:
-            pending.put(None)
-
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        producer = threading.Thread(target=produce, args=(pool,), daemon=True)
-        producer.start()
-        try:
-            while (item := pending.get()) is not None:
-                yield item.result()
-            if error:
-                raise error[0]
-        finally:
-            stop.set()
-            while producer.is_alive():  # unblock a producer waiting on a full queue
-                try:
-                    pending.get_nowait()
-                except queue.Empty:
-                    producer.join(timeout=0.05)
-
-
 def embed_segments(
     model: clap.LoadedClap,
     batches: Iterable[pl.DataFrame],
@@ -222,7 +181,7 @@ def embed_segments(
     new_rows: list[pl.DataFrame] = []  # this run's vectors not yet committed
     pending = 0
     wait_from = last_commit = time.perf_counter()
-    for item in _prefetched(batches, prepare, workers, prefetch):
+    for item in prefetched(batches, prepare, workers, prefetch):
         stats.input_wait_seconds += time.perf_counter() - wait_from
         failed = dict(item.failed)
         todo = item.todo

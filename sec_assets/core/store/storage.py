@@ -78,6 +78,19 @@ def replacing_dir(final: Path, home: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def remove_partition(home: Path, table: str, dims: Mapping[str, str]) -> bool:
+    """Remove one partition (renamed away under its lock, then deleted); False if it was absent."""
+    final = partition_dir(home, table, dims)
+    old = scratch_dir(home) / f"old-{uuid.uuid4().hex}"
+    with _swap_lock(home, final):
+        try:
+            os.rename(final, old)
+        except FileNotFoundError:
+            return False
+    shutil.rmtree(old, ignore_errors=True)
+    return True
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file via temp file + rename in the same directory."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -160,20 +159,3 @@ def test_killed_run_resumes_with_only_the_rest(tmp_path, model, model_store):
     _store_segments(clean, segs)
     embedding.embed_stored_partition(clean, DIMS, "c", model, "clean", batch_size=5)
     assert np.array_equal(rows["embedding"].to_numpy(), _vectors(clean)["embedding"].to_numpy())
-
-
-def test_prefetch_keeps_order_and_surfaces_errors():
-    def slow(batch: pl.DataFrame) -> embedding._Prepared:
-        time.sleep(0.01 * (3 - batch["i"][0] % 3))  # later batches finish first
-        return embedding._Prepared(rows=batch, todo=[])
-
-    batches = [pl.DataFrame({"i": [i]}) for i in range(9)]
-    out = [p.rows["i"][0] for p in embedding._prefetched(iter(batches), slow, workers=3, prefetch=2)]
-    assert out == list(range(9))
-
-    def broken():
-        yield batches[0]
-        raise OSError("disk gone")
-
-    with pytest.raises(OSError, match="disk gone"):
-        list(embedding._prefetched(broken(), slow, workers=2, prefetch=2))
