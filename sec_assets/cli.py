@@ -129,8 +129,9 @@ def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
     return {"classes": classes}
 
 
-def label_inbox(settings: Settings) -> dict[str, object]:
-    """Materialize ``inbox_predictions`` in-process; its metadata."""
+def label_inbox(settings: Settings, config: dict[str, object] | None = None) -> dict[str, object]:
+    """Materialize ``inbox_predictions`` in-process (``config``: its run config, as the inbox
+    sensor sends it; default the whole inbox); its metadata."""
     from dagster import DagsterInstance, materialize
 
     from sec_assets.defs import ALL_ASSETS
@@ -143,7 +144,10 @@ def label_inbox(settings: Settings) -> dict[str, object]:
             resources={"sec": SecResource.from_settings(settings)},
             instance=instance,
             raise_on_error=True,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                **({"ops": {"inbox_predictions": {"config": config}}} if config else {}),
+            },
         )
     meta = result.asset_materializations_for_node("inbox_predictions")[0].metadata
     return {k: v.value for k, v in meta.items()}

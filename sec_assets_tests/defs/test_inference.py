@@ -14,6 +14,7 @@ from sec_assets.cli import run_everything
 from sec_assets.core.features import clap
 from sec_assets.core.inference.featurize import Featurizer
 from sec_assets.core.inference.windows import WindowParams, grade, recording_windows
+from sec_assets.core.landing.scan import listing
 from sec_assets.core.models.data import load_segment_data
 from sec_assets.core.store import catalog
 from sec_assets.core.tracking.registry import load_alias, score
@@ -133,6 +134,53 @@ def test_the_inbox_is_labelled_once_with_tables_a_catalog_view_and_failures(
     wider = _inbox_run(settings.model_copy(update={"top_k": 3}))
     assert wider["labelled"] == 2
     assert catalog.query(home, "SELECT count(*) FROM predictions WHERE path LIKE '%field.wav'").item() == 36
+
+    # the inbox sensor's runs: each covers the folders that settled, checked again by the run
+    from dagster import DagsterInstance, build_sensor_context
+
+    from sec_assets.cli import label_inbox
+    from sec_assets.defs.inbox_sensor import inbox_sensor
+    from sec_assets.resources import SecResource
+
+    sec = SecResource.from_settings(settings)
+    with DagsterInstance.get() as instance:
+
+        def tick(cursor):
+            result = inbox_sensor(
+                build_sensor_context(instance=instance, resources={"sec": sec}, cursor=cursor)
+            )
+            return result, (
+                result.run_requests[0].run_config["ops"]["inbox_predictions"]["config"]
+                if result.run_requests
+                else None
+            )
+
+        first, _ = tick(None)
+        second, config = tick(first.cursor)
+        assert config is not None and set(config["folders"]) == {".", "site_a"}
+        sf.write(box / "site_a" / "late.wav", tone(660.0, 10 * 16000, 16000, amplitude=0.3), 16000)
+        meta = label_inbox(settings, config)  # site_a changed after the tick: left for the next one
+        assert (meta["labelled"], meta["failed"], meta["waiting"], meta["skipped_done"]) == (1, 1, 1, 1)
+        third, config = tick(second.cursor)
+        assert config is None  # site_a is settling
+        fourth, config = tick(third.cursor)
+        assert config == {"whole_inbox": False, "folders": {"site_a": listing(box / "site_a")[0]}}
+        meta = label_inbox(settings, config)
+        assert (meta["labelled"], meta["waiting"], meta["removed"]) == (2, 1, 0)
+        late = catalog.query(home, "SELECT count(*) FROM predictions WHERE path LIKE '%late.wav'").item()
+        assert late == 2 * 2  # 10 s: two windows, top-2
+        copy_sha = catalog.query(
+            home, "SELECT DISTINCT recording_sha256 FROM predictions WHERE path LIKE '%copy.wav'"
+        ).item()
+        (box / "copy.wav").unlink()  # a recording removed: its labels go with the next run
+        fifth, _ = tick(fourth.cursor)
+        _, config = tick(fifth.cursor)
+        assert config is not None and set(config["folders"]) == {"."}
+        meta = label_inbox(settings, config)
+        assert (meta["labelled"], meta["removed"]) == (0, 1)
+    left = catalog.query(home, "SELECT recording_sha256, count(*) AS n FROM predictions GROUP BY ALL")
+    assert copy_sha not in left["recording_sha256"].to_list() and left.height == 2
+    assert pl.read_parquet(out / "combined.parquet").height == left["n"].sum()
 
 
 def test_kill_9_mid_inbox_then_the_rerun_leaves_no_duplicate_or_missing_rows(
