@@ -297,6 +297,12 @@ class SensorSettings(_Group):
         description="a settled folder's files are re-stat'ed once every this many ticks, which finds a "
         "file rewritten in place (its folder's mtime does not move); 0: never, only folder mtimes",
     )
+    removed_class_policy: Literal["keep", "remove"] = Field(
+        "keep",
+        description="a class folder removed from the landing folder: keep (its partition and data stay "
+        "and keep training; the sensor reports it every tick) or remove (its partition is deleted, so "
+        "no later training reads it)",
+    )
 
 
 class RuntimeSettings(_Group):

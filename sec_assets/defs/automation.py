@@ -1,11 +1,24 @@
 """Automation: the per-class feature job and the landing-folder sensor that runs it.
 
-The sensor: new or changed class folders → partitions and runs.
+Each tick scans the landing folder with the stability rule of
+:mod:`sec_assets.core.landing.scan` (a folder is ready when its listing — final-named files
+with size and mtime — is unchanged for a tick; a quiet folder costs one ``stat``). A class is
+its top-level folder and everything below it:
 
-Each tick lists the class folders, adds partitions for new ones (before its run requests resolve)
-and requests the per-class feature job for every class whose visible files changed (names, sizes,
-modification times) since the last tick. The cursor holds one fingerprint per class.
+- a new class folder adds its partition at once (at most ``MAX_NEW_PARTITIONS_PER_TICK``);
+- a class whose folders have all settled with a listing not sent before gets one run of the
+  ``class_features`` job — after a burst of files, once, not once per tick of the burst; a class
+  with a file still being written waits;
+- a removed class folder is handled by ``removed_class_policy``: ``keep`` reports it on every
+  tick (its partition and data stay), ``remove`` deletes the partition.
+
+Run keys digest the class and its listing: a daemon restart, or a tick evaluated again from an
+older cursor, requests the same key, which Dagster does not launch twice. A changed listing is
+confirmed by content: ``raw_manifest`` hashes the files, and the resumable steps below it reuse
+what the hashes show unchanged.
 """
+
+from __future__ import annotations
 
 import json
 
@@ -15,13 +28,13 @@ from dagster import (
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
-    SkipReason,
     define_asset_job,
     sensor,
 )
 
-from sec_assets.core.audio.manifest import discover_classes, iter_class_files
+from sec_assets.core.audio.keys import partition_keys_for
 from sec_assets.core.hashing import stable_hex
+from sec_assets.core.landing.scan import ROOT, FolderState, TreeState, scan
 from sec_assets.partitions import audio_class_partitions
 from sec_assets.resources import SecResource
 
@@ -34,37 +47,79 @@ class_features_job = define_asset_job(
 MAX_NEW_PARTITIONS_PER_TICK = 1000
 
 
-def folder_fingerprint(sec: SecResource, name: str) -> str:
-    entries = []
-    for path in iter_class_files(sec.audio_root_path / name):
-        st = path.stat()
-        entries.append((str(path), st.st_size, st.st_mtime_ns))
-    return stable_hex(entries, size=8)
+def class_listings(state: TreeState) -> dict[str, tuple[bool, str, int]]:
+    """Class folder name → (settled, fingerprint of its folders' listings, files) from a scan."""
+    folders: dict[str, list[tuple[str, FolderState]]] = {}
+    for key, folder in state.folders.items():
+        if key != ROOT:
+            folders.setdefault(key.split("/", 1)[0], []).append((key, folder))
+    return {
+        name: (
+            all(f.settled for _, f in entries),
+            stable_hex(sorted((k, f.listing) for k, f in entries), size=8),
+            sum(f.files for _, f in entries),
+        )
+        for name, entries in folders.items()
+    }
 
 
 @sensor(job=class_features_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED)
-def landing_folder_sensor(context: SensorEvaluationContext, sec: SecResource) -> SensorResult | SkipReason:
-    if not sec.audio_root_path.is_dir():
-        return SkipReason(f"landing folder {sec.audio_root_path} does not exist")
-    previous: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    classes = discover_classes(sec.audio_root_path)
+def landing_folder_sensor(context: SensorEvaluationContext, sec: SecResource) -> SensorResult:
+    cfg = sec.settings
+    root = sec.audio_root_path
+    if not root.is_dir():
+        return SensorResult(
+            skip_reason=f"landing folder {root} does not exist (setting audio_root, SEC_AUDIO_ROOT)",
+            cursor=context.cursor,
+        )
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    if "scan" not in cursor:  # a cursor of the previous format (one fingerprint per class)
+        cursor = {}
+    state, stats = scan(root, TreeState.from_json(cursor.get("scan")), cfg.sensor_full_check_ticks)
+    cost = f"{stats.folders} folders stat'ed, {stats.listed} listed ({stats.files} files)"
+    listings = class_listings(state)
+    keys = partition_keys_for(sorted(listings))  # folder name → partition key
     known = set(context.instance.get_dynamic_partitions(audio_class_partitions.name or ""))
-    new_keys = sorted(k for k in classes if k not in known)[:MAX_NEW_PARTITIONS_PER_TICK]
-    current = dict(previous)
+    new_keys = sorted(k for k in keys.values() if k not in known)[:MAX_NEW_PARTITIONS_PER_TICK]
+    registered = known | set(new_keys)
+    sent: dict[str, str] = {k: v for k, v in cursor.get("sent", {}).items() if k in keys.values()}
     requests = []
-    for key, name in sorted(classes.items()):
-        if key not in known and key not in new_keys:
-            continue  # beyond this tick's budget; picked up next tick
-        fingerprint = folder_fingerprint(sec, name)
-        if previous.get(key) != fingerprint:
+    waiting = 0
+    for name, (settled, fingerprint, files) in sorted(listings.items()):
+        key = keys[name]
+        if key not in registered or not files:
+            continue  # beyond this tick's budget of new partitions (the next tick adds it), or empty
+        if not settled:
+            waiting += 1
+        elif sent.get(key) != fingerprint:
             requests.append(RunRequest(run_key=f"{key}:{fingerprint}", partition_key=key))
-            current[key] = fingerprint
-    if not requests and not new_keys:
-        return SkipReason("no new or changed class folders")
+            sent[key] = fingerprint
+    removed = sorted(known - set(keys.values()))
+    deletions = []
+    if removed:
+        if cfg.removed_class_policy == "remove":
+            deletions = [audio_class_partitions.build_delete_request(removed)]
+            context.log.warning(f"class folders removed, partitions deleted: {', '.join(removed)}")
+        else:
+            context.log.warning(
+                f"class folders removed, partitions kept (removed_class_policy: keep; their data "
+                f"still trains): {', '.join(removed)}"
+            )
+    summary = (
+        f"{len(requests)} class run(s), {len(new_keys)} new, {waiting} settling, "
+        f"{len(removed)} removed ({cfg.removed_class_policy}); {cost}"
+    )
+    new_cursor = json.dumps({"scan": state.to_json(), "sent": sent}, sort_keys=True)
+    if not requests and not new_keys and not deletions:
+        return SensorResult(skip_reason=f"no class ready: {summary}", cursor=new_cursor)
+    context.log.info(summary)
     return SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[audio_class_partitions.build_add_request(new_keys)] if new_keys else [],
-        cursor=json.dumps(current, sort_keys=True),
+        dynamic_partitions_requests=[
+            *([audio_class_partitions.build_add_request(new_keys)] if new_keys else []),
+            *deletions,
+        ],
+        cursor=new_cursor,
     )
 
 

@@ -1,39 +1,124 @@
-"""Dropping audio into the landing folder adds partitions and requests the class job."""
+"""The landing sensor against a real instance: new class folders add partitions, a class runs
+once its files settle (once per burst), a growing file waits, run keys survive a restart, and
+removed class folders follow removed_class_policy."""
 
 import shutil
 from pathlib import Path
 
+import pytest
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
 from sec_assets.defs.automation import landing_folder_sensor
 from sec_assets.resources import SecResource
 
 
-def test_landing_sensor_adds_partitions_and_requests_runs(tmp_path: Path, dagster_home, make_settings):
-    landing = tmp_path / "landing"
-    (landing / "dog").mkdir(parents=True)
-    (landing / "dog" / "a.wav").write_bytes(b"x")
-    (landing / "a|b").mkdir()
-    (landing / "a|b" / "b.wav").write_bytes(b"y")
-    sec = SecResource.from_settings(make_settings(landing))
+def _tick(instance, sec, cursor, apply: bool = True) -> SensorResult:
+    result = landing_folder_sensor(
+        build_sensor_context(instance=instance, resources={"sec": sec}, cursor=cursor)
+    )
+    assert isinstance(result, SensorResult)
+    if apply:  # as the daemon does: partition changes first
+        for request in result.dynamic_partitions_requests:
+            if type(request).__name__ == "AddDynamicPartitionsRequest":
+                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            else:
+                for key in request.partition_keys:
+                    instance.delete_dynamic_partition(request.partitions_def_name, key)
+    return result
+
+
+def _runs(result: SensorResult) -> list[str]:
+    return sorted(r.partition_key for r in result.run_requests)
+
+
+@pytest.fixture
+def landing(tmp_path: Path, make_settings, dagster_home):
+    root = tmp_path / "landing"
+    (root / "dog" / "night").mkdir(parents=True)
+    (root / "dog" / "a.wav").write_bytes(b"x")
+    (root / "dog" / "night" / "n.wav").write_bytes(b"n")
+    (root / "a|b").mkdir()
+    (root / "a|b" / "b.wav").write_bytes(b"y")
+    return root, make_settings
+
+
+def test_new_folders_add_partitions_then_run_once_settled(landing):
+    root, make_settings = landing
+    sec = SecResource.from_settings(make_settings(root))
     with DagsterInstance.get() as instance:
-        ctx = build_sensor_context(instance=instance, resources={"sec": sec})
-        first = landing_folder_sensor(ctx)
-        assert isinstance(first, SensorResult)
+        first = _tick(instance, sec, None)
         added = first.dynamic_partitions_requests[0].partition_keys
         assert added[0].startswith("a_b-") and added[1] == "dog"
-        assert sorted(r.partition_key for r in first.run_requests) == sorted(added)
-        # apply the additions as the daemon would, then tick again with the cursor: nothing new
-        instance.add_dynamic_partitions("audio_class", list(added))
-        second = landing_folder_sensor(
-            build_sensor_context(instance=instance, resources={"sec": sec}, cursor=first.cursor)
-        )
-        assert not isinstance(second, SensorResult)
-        # new audio in an existing class → one run for that class, no new partition
-        shutil.copy(landing / "dog" / "a.wav", landing / "dog" / "c.wav")
-        third = landing_folder_sensor(
-            build_sensor_context(instance=instance, resources={"sec": sec}, cursor=first.cursor)
-        )
-        assert isinstance(third, SensorResult)
-        assert [r.partition_key for r in third.run_requests] == ["dog"]
-        assert not third.dynamic_partitions_requests
+        assert not first.run_requests  # first sight: the files may still be arriving
+        second = _tick(instance, sec, first.cursor)
+        assert _runs(second) == sorted(added) and not second.dynamic_partitions_requests
+        quiet = _tick(instance, sec, second.cursor)
+        assert not quiet.run_requests and "no class ready" in quiet.skip_reason.skip_message
+        # a burst of files over three ticks, in a sub-folder too: one run, after the burst
+        cursor = quiet.cursor
+        for i in range(3):
+            shutil.copy(root / "dog" / "a.wav", root / "dog" / "night" / f"c{i}.wav")
+            during = _tick(instance, sec, cursor)
+            assert not during.run_requests and "1 settling" in during.skip_reason.skip_message
+            cursor = during.cursor
+        after = _tick(instance, sec, cursor)
+        assert _runs(after) == ["dog"]
+        # the daemon restarts and evaluates this tick again from its last stored cursor: the same
+        # run key, which it does not launch twice
+        assert [r.run_key for r in _tick(instance, sec, cursor).run_requests] == [
+            after.run_requests[0].run_key
+        ]
+        assert not _tick(instance, sec, after.cursor).run_requests
+
+
+def test_a_growing_file_waits_and_a_deleted_file_reruns_its_class(landing):
+    root, make_settings = landing
+    sec = SecResource.from_settings(make_settings(root))
+    with DagsterInstance.get() as instance:
+        state = _tick(instance, sec, _tick(instance, sec, None).cursor)
+        growing = root / "dog" / "long.wav"
+        cursor = state.cursor
+        for size in (100, 200, 300):
+            growing.write_bytes(b"g" * size)
+            result = _tick(instance, sec, cursor)
+            assert not result.run_requests
+            cursor = result.cursor
+        (root / "dog" / "copying.wav.part").write_bytes(b"p")  # a temporary name: invisible
+        stable = _tick(instance, sec, cursor)
+        assert _runs(stable) == ["dog"]
+        (root / "a|b" / "b.wav").unlink()
+        (root / "a|b" / "b2.wav").write_bytes(b"z")
+        gone = _tick(instance, sec, _tick(instance, sec, stable.cursor).cursor)
+        assert [r.partition_key[:4] for r in gone.run_requests] == ["a_b-"]
+        # an empty class folder gets its partition, not a run
+        (root / "cat").mkdir()
+        empty = _tick(instance, sec, _tick(instance, sec, gone.cursor).cursor)
+        assert "cat" in instance.get_dynamic_partitions("audio_class") and not empty.run_requests
+
+
+@pytest.mark.parametrize("policy", ["keep", "remove"])
+def test_a_removed_class_folder_follows_the_policy(landing, policy):
+    root, make_settings = landing
+    sec = SecResource.from_settings(make_settings(root, removed_class_policy=policy))
+    with DagsterInstance.get() as instance:
+        settled = _tick(instance, sec, _tick(instance, sec, None).cursor)
+        shutil.rmtree(root / "dog")
+        after = _tick(instance, sec, settled.cursor)
+        partitions = instance.get_dynamic_partitions("audio_class")
+        if policy == "remove":
+            assert "dog" not in partitions and after.dynamic_partitions_requests[0].partition_keys == ["dog"]
+        else:
+            assert "dog" in partitions and not after.dynamic_partitions_requests
+            assert "1 removed (keep)" in after.skip_reason.skip_message
+        (root / "dog").mkdir()  # back again, with its file: a partition (if removed) and one run
+        (root / "dog" / "a.wav").write_bytes(b"x")
+        back = _tick(instance, sec, _tick(instance, sec, after.cursor).cursor)
+        assert _runs(back) == ["dog"] and "dog" in instance.get_dynamic_partitions("audio_class")
+
+
+def test_an_older_cursor_format_starts_a_fresh_scan(landing):
+    root, make_settings = landing
+    sec = SecResource.from_settings(make_settings(root))
+    with DagsterInstance.get() as instance:
+        result = _tick(instance, sec, '{"dog": "0123456789abcdef"}')
+        assert not result.run_requests and len(result.dynamic_partitions_requests[0].partition_keys) == 2
