@@ -26,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeFloat,
     NonNegativeInt,
     PositiveInt,
     ValidationError,
@@ -296,6 +297,11 @@ class SensorSettings(_Group):
         10,
         description="a settled folder's files are re-stat'ed once every this many ticks, which finds a "
         "file rewritten in place (its folder's mtime does not move); 0: never, only folder mtimes",
+    )
+    retrain_settle_seconds: NonNegativeFloat = Field(
+        120.0,
+        description="the retraining sensor starts once no class's features changed for this long and "
+        "no class_features run is queued or running (a burst of classes retrains once)",
     )
     removed_class_policy: Literal["keep", "remove"] = Field(
         "keep",
