@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+THREAD_NAME = "sec-prefetch"  # the threads' name prefix (seen in stack dumps, checked in tests)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -42,8 +43,8 @@ def prefetched(
         finally:
             pending.put(None)
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        producer = threading.Thread(target=produce, args=(pool,), daemon=True)
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix=f"{THREAD_NAME}-prepare") as pool:
+        producer = threading.Thread(target=produce, args=(pool,), daemon=True, name=f"{THREAD_NAME}-produce")
         producer.start()
         try:
             while (future := pending.get()) is not None:

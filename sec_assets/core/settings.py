@@ -281,6 +281,11 @@ class InferenceSettings(_Group):
     inference_octaves: tuple[int, ...] = Field(
         (), description="octave resolutions whose champion labels the inbox; empty: every one with a champion"
     )
+    inference_batch_windows: PositiveInt = Field(
+        64,
+        description="windows featurized and scored together, across recording boundaries (memory: a few "
+        "batches of window audio; larger batches keep a GPU busier)",
+    )
 
     @field_validator("inference_octaves", mode="before")
     @classmethod

@@ -152,7 +152,10 @@ def inbox_predictions(
 
     started = last_log = time.perf_counter()
     labelled_s = 0.0
-    for done in label_recordings(todo(), params, featurizer, champions, names, cfg.top_k, cfg.min_confidence):
+    batch = cfg.inference_batch_windows
+    for done in label_recordings(
+        todo(), params, featurizer, champions, names, cfg.top_k, cfg.min_confidence, batch=batch
+    ):
         source, path = done.source, Path(done.source.path)
         rel = path.relative_to(folder)
         for champion in champions:
@@ -289,10 +292,11 @@ def _champions(context: AssetExecutionContext, sec: SecResource) -> list[Champio
             "(a model that passes the gate becomes `champion`)",
             allow_retries=False,
         )
-    return [
-        Champion(n, name, version, mlflow.pyfunc.load_model(f"models:/{name}/{version}"))
-        for n, name, version in found
-    ]
+    with tracking(sec.settings.tracking_uri):  # models:/ URIs resolve against this registry
+        return [
+            Champion(n, name, version, mlflow.pyfunc.load_model(f"models:/{name}/{version}"))
+            for n, name, version in found
+        ]
 
 
 def _featurizer(sec: SecResource, champions: list[Champion]) -> Featurizer:

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from sec_assets.core.prefetch import prefetched
+from sec_assets.core.prefetch import THREAD_NAME, prefetched
 
 
 def test_prefetch_keeps_order_and_surfaces_errors():
@@ -33,10 +33,13 @@ def test_a_consumer_that_stops_early_stops_the_producer():
             yield i
             i += 1
 
-    before = threading.active_count()
-    for value in prefetched(endless(), lambda i: i, prefetch=2):
+    stream = prefetched(endless(), lambda i: i, prefetch=2)
+    for value in stream:
         if value == 3:
             break
-    time.sleep(0.1)
-    assert threading.active_count() == before  # producer and pool threads gone
-    assert len(produced) <= 3 + 2 + 2  # never more than the prefetch depth ahead
+    assert any(t.name.startswith(THREAD_NAME) for t in threading.enumerate())  # suspended, not closed
+    stream.close()  # what leaving the loop does once the generator is dropped
+    assert not [t.name for t in threading.enumerate() if t.name.startswith(THREAD_NAME)]  # all joined
+    # never more than the prefetch depth ahead: 4 consumed, 2 queued, 1 in a blocked put, and the
+    # one item the producer may pull before it sees the stop
+    assert len(produced) <= 4 + 2 + 1 + 1

@@ -114,12 +114,16 @@ def test_each_stage_is_one_asset_group_and_definitions_compose_them_all():
         "comparison",
         "inference",
         "automation",
+        "retraining",
         "inbox_sensor",
     ]
     assert defs.resolve_job_def("class_features") is not None
     assert defs.resolve_sensor_def("landing_folder_sensor") is not None
     assert defs.resolve_job_def("inbox_labels") is not None
     assert defs.resolve_sensor_def("inbox_sensor") is not None
+    assert defs.resolve_sensor_def("retrain_sensor") is not None
+    for job in ("octave_features", "retrain_octave", "retrain_summary"):
+        assert defs.resolve_job_def(job) is not None
 
 
 def test_each_step_asks_slurm_for_what_it_uses():

@@ -221,6 +221,8 @@ def test_kill_9_mid_inbox_then_the_rerun_leaves_no_duplicate_or_missing_rows(
         "sec_assets.definitions",
     ]
     args += ["--select", "inbox_predictions"]
+    # 4 windows a batch: each recording ends in its own batch, so the markers come one by one
+    args += ["--config-json", '{"resources": {"sec": {"config": {"inference_batch_windows": 4}}}}']
     done_dir = settings.home / "predictions" / ".done"
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
