@@ -122,3 +122,61 @@ def test_an_older_cursor_format_starts_a_fresh_scan(landing):
     with DagsterInstance.get() as instance:
         result = _tick(instance, sec, '{"dog": "0123456789abcdef"}')
         assert not result.run_requests and len(result.dynamic_partitions_requests[0].partition_keys) == 2
+
+
+@pytest.mark.slow
+def test_a_deleted_file_reruns_its_class_and_its_rows_leave_the_catalog(
+    demo_dataset, make_settings, dagster_home, tmp_path: Path
+):
+    from dagster import materialize
+
+    from sec_assets.core.store import catalog
+    from sec_assets.defs import ALL_ASSETS
+
+    demo, _ = demo_dataset
+    root = tmp_path / "own_landing"
+    shutil.copytree(demo / "tone", root / "tone")
+    settings = make_settings(root)
+    sec = SecResource.from_settings(settings)
+    home = settings.home
+
+    def run(result: SensorResult) -> None:
+        (request,) = result.run_requests
+        assert request.partition_key == "tone"
+        done = materialize(
+            ALL_ASSETS,
+            selection=["raw_manifest", "splits", "augmented_segments", "clap_embeddings"],
+            partition_key=request.partition_key,
+            resources={"sec": sec},
+            instance=instance,
+            raise_on_error=True,
+        )
+        assert done.success
+
+    def rows(sha: str) -> tuple[int, int, int]:
+        return tuple(
+            catalog.query(home, f"SELECT count(*) FROM {view} WHERE {column} = '{sha}'").item()
+            for view, column in (
+                ("audio_files", "sha256"),
+                ("segments", "source_sha256"),
+                ("embeddings", "source_sha256"),
+            )
+        )
+
+    with DagsterInstance.get() as instance:
+        settled = _tick(instance, sec, _tick(instance, sec, None).cursor)
+        run(settled)
+        files = catalog.query(home, "SELECT path, sha256 FROM audio_files WHERE status = 'ok' ORDER BY path")
+        assert files.height >= 3
+        victim, sha = files.row(0)
+        assert rows(sha)[0] == 1 and rows(sha)[1] > 0 and rows(sha)[2] == rows(sha)[1]
+        segments = catalog.query(home, "SELECT count(*) FROM segments").item()
+        Path(victim).unlink()
+        seen = _tick(instance, sec, settled.cursor)
+        assert not seen.run_requests  # the listing changed: one tick to settle
+        again = _tick(instance, sec, seen.cursor)
+        run(again)
+        assert rows(sha) == (0, 0, 0)
+        left = catalog.query(home, "SELECT count(*) FROM audio_files WHERE status = 'ok'").item()
+        assert left == files.height - 1
+        assert 0 < catalog.query(home, "SELECT count(*) FROM segments").item() < segments
