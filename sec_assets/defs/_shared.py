@@ -32,6 +32,7 @@ from dagster import (
 
 import sec_assets
 from sec_assets.core.audio.manifest import discover_classes
+from sec_assets.core.progress import Progress
 from sec_assets.core.settings import Settings
 from sec_assets.core.store import catalog
 from sec_assets.core.tracking.store import run_link, ui_base
@@ -191,6 +192,7 @@ def each_partition(
     if len(keys) == 1:
         return one(keys[0])
     started, rows = time.perf_counter(), []
+    line = Progress(f"{asset_name(context)}:", len(keys), "partitions", context.log.info)
     for i, key in enumerate(keys):
         meta = one(key).metadata or {}
         warning = getattr(meta.get("warning"), "value", meta.get("warning"))  # raw or MetadataValue
@@ -202,7 +204,7 @@ def each_partition(
                 "warning": None if warning in (None, "none") else str(warning),
             }
         )
-        context.log.info(f"{asset_name(context)}: {i + 1}/{len(keys)} partitions done ({key})")
+        line.update(i + 1, f"last: {key}")
     schema = {"partition": pl.String, "rows": pl.Int64, "fingerprint": pl.String, "warning": pl.String}
     table = pl.DataFrame(rows, schema=schema)
     warned = table.filter(pl.col("warning").is_not_null())

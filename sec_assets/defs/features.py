@@ -3,6 +3,7 @@
 import functools
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import polars as pl
 import torch
@@ -11,6 +12,7 @@ from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeRes
 from sec_assets.core.devices import resolve_device
 from sec_assets.core.features import clap, embedding
 from sec_assets.core.features.spectrogram import spectrogram_shard
+from sec_assets.core.progress import Progress
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs._shared import (
     BY_CLASS,
@@ -78,11 +80,10 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
         f"{torch.get_num_threads()} torch threads, {emb.embed_workers} prefetch workers"
     )
 
+    line = Progress(f"{key}: embedded", _segment_count(home, key), "segments", context.log.info)
+
     def progress(stats: embedding.EmbedStats) -> None:
-        context.log.info(
-            f"{key}: {stats.embedded} embedded, {stats.total} segments read; "
-            f"committed {stats.shards} shard(s); {stats.clips_per_second:.1f} clips/s"
-        )
+        line.update(stats.total, f"{stats.embedded} new, committed {stats.shards} shard(s)")
 
     written, stats = embedding.embed_stored_partition(
         home,
@@ -95,6 +96,9 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
         forward_batch=forward_batch,
         commit_rows=emb.embed_commit_rows,
         progress=progress,
+    )
+    context.log.info(
+        line.message(stats.total + len(stats.failures), f"{stats.embedded} new, {stats.reused} reused")
     )
     for f in stats.failures:
         context.log.warning(f"{key}: segment {f['segment_key']} left out: {f['reason']}")
@@ -164,6 +168,8 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
     failures: list[dict[str, str]] = []
     started = time.perf_counter()
 
+    line = Progress(f"{key} 1/{n}: band levels of", _segment_count(home, key), "segments", context.log.info)
+
     def shards() -> Iterator[pl.DataFrame]:
         columns = ["segment_key", "source_sha256", "sample_rate", "audio"]
         for batch in storage.iter_partition_batches(
@@ -175,7 +181,7 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
             failures.extend(failed)
             counts["segments"] += frame.height
             counts["n_frames"] = frame["n_frames"][0] if frame.height else counts["n_frames"]
-            context.log.debug(f"{key} 1/{n}: {counts['segments']} segments")
+            line.update(counts["segments"])
             yield frame
 
     partition = str(context.partition_key)
@@ -212,6 +218,12 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
             "segments_per_second": round(counts["segments"] / elapsed, 1) if elapsed > 0 else 0.0,
         },
     )
+
+
+def _segment_count(home: Path, key: str) -> int | None:
+    """Rows of a class's segments, from the Parquet footers (no data read)."""
+    files = storage.partition_files(home, "augmented_segments", {AUDIO_CLASS: key})
+    return pl.scan_parquet(files).select(pl.len()).collect().item() if files else None
 
 
 ASSETS = [clap_embeddings, octave_spectrograms]

@@ -33,6 +33,7 @@ from sec_assets.core.inference.label import Champion, label_recordings
 from sec_assets.core.inference.tables import raven_table, result_csv
 from sec_assets.core.inference.windows import WindowParams, grade
 from sec_assets.core.landing.scan import ROOT, listing
+from sec_assets.core.progress import Progress
 from sec_assets.core.store import catalog, storage
 from sec_assets.core.tracking.gate import CHAMPION
 from sec_assets.core.tracking.registry import registered_name, version_by_alias
@@ -150,7 +151,8 @@ def inbox_predictions(
                 continue
             yield source
 
-    started = last_log = time.perf_counter()
+    started = time.perf_counter()
+    line = Progress("inbox:", len(paths), "recordings", context.log.info)
     labelled_s = 0.0
     batch = cfg.inference_batch_windows
     for done in label_recordings(
@@ -171,10 +173,7 @@ def inbox_predictions(
         counts["labelled"] += 1
         counts["windows"] += done.windows
         labelled_s += audio_s[source.sha256]
-        now = time.perf_counter()
-        if now - last_log >= PROGRESS_SECONDS:
-            last_log = now
-            context.log.info(_progress(counts, labelled_s, now - started))
+        line.update(_handled(counts), _note(counts, labelled_s))
     for failure in failures:
         context.log.warning(f"{failure['path']}: {failure['reason']}")
     counts["removed"] = _prune(home, out, present)
@@ -185,7 +184,7 @@ def inbox_predictions(
     storage.atomic_write_bytes(out / "combined.parquet", buf.getvalue())
     storage.atomic_write_bytes(out / "combined.csv", combined.write_csv(float_precision=4).encode())
     elapsed = time.perf_counter() - started
-    context.log.info(_progress(counts, labelled_s, elapsed))
+    context.log.info(line.message(_handled(counts), _note(counts, labelled_s)))
     catalog.record_lineage(
         home,
         asset=ASSET,
@@ -217,17 +216,14 @@ def inbox_predictions(
     )
 
 
-PROGRESS_SECONDS = 10.0
+def _handled(counts: dict[str, int]) -> int:
+    return sum(counts[k] for k in ("labelled", "skipped_done", "failed", "duplicates", "waiting"))
 
 
-def _progress(counts: dict[str, int], audio_s: float, elapsed: float) -> str:
-    handled = sum(counts[k] for k in ("labelled", "skipped_done", "failed", "duplicates", "waiting"))
-    total = counts["recordings"]
+def _note(counts: dict[str, int], audio_s: float) -> str:
     return (
-        f"{handled}/{total} recordings ({100 * handled / max(total, 1):.0f} %): {counts['labelled']} "
-        f"labelled ({counts['windows']} windows), {counts['skipped_done']} already done, "
-        f"{counts['failed']} failed; {audio_s / 3600:.2f} h of audio in {elapsed:.0f} s "
-        f"(real-time factor {audio_s / max(elapsed, 1e-9):.1f}×)"
+        f"{counts['labelled']} labelled ({counts['windows']} windows, {audio_s / 3600:.2f} h of audio), "
+        f"{counts['skipped_done']} already done, {counts['failed']} failed"
     )
 
 

@@ -20,6 +20,7 @@ from dagster import (
 
 from sec_assets.core.audio.manifest import scan_class, source_files
 from sec_assets.core.audio.segments import SourceFile, encode_audio, plan_class, segment_source
+from sec_assets.core.progress import Progress
 from sec_assets.core.settings import AUGMENTED_SPLITS
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs._shared import (
@@ -59,9 +60,12 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
     name = class_name(sec, key)
     class_dir = sec.audio_root_path / name
 
-    def progress(done: int, path: Path) -> None:
-        if done % 200 == 0:
-            context.log.info(f"{key}: scanned {done} files (last: {path.name})")
+    lines: list[Progress] = []
+
+    def progress(done: int, total: int) -> None:  # the listing is known once the first file is done
+        if not lines:
+            lines.append(Progress(f"{key}: hashed and graded", total, "files", context.log.info))
+        lines[0].update(done)
 
     policy = sec.settings.file_policy()
     frame = scan_class(class_dir, name, key, progress, policy)
@@ -193,6 +197,8 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
     ]
     counts = {"segments": 0, "padded": 0, "rounds": 0}
 
+    line = Progress(f"{key}: segmented", len(sources), "files", context.log.info)
+
     def shards() -> Iterator[pl.DataFrame]:
         rows: list[dict[str, Any]] = []
         for i, src in enumerate(sources):
@@ -235,10 +241,7 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
                 reason = f"{exc} (after {made} of {len(plan[src.sha256])} segments)"
                 skipped.append({"source_sha256": src.sha256, "path": str(src.path), "reason": reason})
                 context.log.warning(f"{key}: skipped {src.path}: {reason}")
-            if (i + 1) % 50 == 0:
-                context.log.info(
-                    f"{key}: segmented {i + 1}/{len(sources)} files, {counts['segments']} segments"
-                )
+            line.update(i + 1, f"{counts['segments']} segments")
         if rows:
             yield pl.DataFrame(rows, schema=catalog.TABLE_SCHEMAS["augmented_segments"])
 

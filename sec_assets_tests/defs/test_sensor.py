@@ -152,6 +152,10 @@ def test_a_deleted_file_reruns_its_class_and_its_rows_leave_the_catalog(
             raise_on_error=True,
         )
         assert done.success
+        # progress lines in the run's log (the UI shows them): done/total, percent, rate
+        messages = [e.user_message for e in instance.all_logs(done.run_id)]
+        for label in ("tone: hashed and graded", "tone: segmented", "tone: embedded"):
+            assert any(m.startswith(label) and "(100 %)" in m and "/s" in m for m in messages), label
 
     def rows(sha: str) -> tuple[int, int, int]:
         return tuple(

@@ -155,13 +155,15 @@ def scan_class(
     class_dir: Path,
     audio_class: str,
     partition_key: str,
-    progress: Callable[[int, Path], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     policy: FilePolicy | None = None,
 ) -> pl.DataFrame:
-    """The manifest of one class folder (rows for good and failed files alike)."""
+    """The manifest of one class folder (rows for good and failed files alike);
+    ``progress(done, total)`` after each file."""
     rows = []
-    for i, path in enumerate(iter_class_files(class_dir)):
+    paths = list(iter_class_files(class_dir))
+    for i, path in enumerate(paths):
         rows.append(manifest_row(path, class_dir, audio_class, partition_key, policy))
         if progress:
-            progress(i + 1, path)
+            progress(i + 1, len(paths))
     return pl.DataFrame(rows, schema=TABLE_SCHEMAS["raw_manifest"])
