@@ -20,11 +20,13 @@ from sec_assets.defs._shared import (
     ONE_RUN,
     SEGMENT_SHARD,
     STEP_RETRY,
+    Written,
     asset_boundary,
     each_partition,
     finish,
     md_table,
     requests,
+    unchanged,
     upstream,
 )
 from sec_assets.partitions import AUDIO_CLASS, OCTAVE, audio_class_partitions, class_octave_partitions
@@ -75,6 +77,16 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
     forward_batch = emb.embed_batch_size
     if model.device != "cpu":
         forward_batch = emb.embed_gpu_batch_size or clap.gpu_batch_size(model.device)
+    inputs = upstream(home, [("augmented_segments", key)])
+    params = {
+        "model_id": files.model_id,
+        "model_sha256": model.weights_sha256,
+        "random_init": files.random_init,
+        "recipe": model.recipe,
+    }
+    dims = {AUDIO_CLASS: key}
+    if (kept := unchanged(context, sec, Written(key, "clap_embeddings", dims, params, inputs))) is not None:
+        return kept
     context.log.info(
         f"{key}: {files.model_id} on {model.device} ({model.precision}), forward batch {forward_batch}, "
         f"{torch.get_num_threads()} torch threads, {emb.embed_workers} prefetch workers"
@@ -104,13 +116,6 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
         context.log.warning(f"{key}: segment {f['segment_key']} left out: {f['reason']}")
     if stats.total == 0:
         context.log.warning(f"{key}: the class has no segments; wrote an empty partition")
-    inputs = upstream(home, [("augmented_segments", key)])
-    params = {
-        "model_id": files.model_id,
-        "model_sha256": model.weights_sha256,
-        "random_init": files.random_init,
-        "recipe": model.recipe,
-    }
     return finish(
         context,
         sec=sec,
@@ -164,6 +169,17 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
     device = resolve_device(spec.spectrogram_device)
     if device == "cpu":
         torch.set_num_threads(sec.cpu_count())
+    partition = str(context.partition_key)
+    dims = {AUDIO_CLASS: key, OCTAVE: str(n)}
+    lineage_params = {
+        **vars(params),
+        "method": "fast_levels (frame route + exact decimated route)",
+        "device": device,
+    }
+    inputs = upstream(home, [("augmented_segments", key)])
+    what = Written(partition, "octave_spectrograms", dims, lineage_params, inputs)
+    if (kept := unchanged(context, sec, what)) is not None:
+        return kept
     counts = {"segments": 0, "n_frames": 0}
     failures: list[dict[str, str]] = []
     started = time.perf_counter()
@@ -184,23 +200,15 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
             line.update(counts["segments"])
             yield frame
 
-    partition = str(context.partition_key)
-    written = catalog.write_table_partition(
-        home, "octave_spectrograms", {AUDIO_CLASS: key, OCTAVE: str(n)}, shards()
-    )
+    written = catalog.write_table_partition(home, "octave_spectrograms", dims, shards())
     catalog.record_failures(home, asset="octave_spectrograms", partition_key=partition, rows=failures)
     elapsed = time.perf_counter() - started
-    inputs = upstream(home, [("augmented_segments", key)])
     return finish(
         context,
         sec=sec,
         partition_key=partition,
         written=written,
-        params={
-            **vars(params),
-            "method": "fast_levels (frame route + exact decimated route)",
-            "device": device,
-        },
+        params=lineage_params,
         inputs=inputs,
         metadata={
             "octave": n,

@@ -18,21 +18,24 @@ from dagster import (
     asset,
 )
 
-from sec_assets.core.audio.manifest import scan_class, source_files
+from sec_assets.core.audio.manifest import rescan_class, source_files
 from sec_assets.core.audio.segments import SourceFile, encode_audio, plan_class, segment_source
 from sec_assets.core.progress import Progress
 from sec_assets.core.settings import AUGMENTED_SPLITS
-from sec_assets.core.store import catalog, storage
+from sec_assets.core.store import catalog, stat_cache, storage
 from sec_assets.defs._shared import (
     FAILURE_COLUMNS,
     ONE_RUN,
     SEGMENT_SHARD,
     STEP_RETRY,
+    Written,
     asset_boundary,
     class_name,
+    current_lineage,
     each_partition,
     finish,
     md_table,
+    unchanged,
     upstream,
 )
 from sec_assets.partitions import AUDIO_CLASS, audio_class_partitions
@@ -68,8 +71,22 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
         lines[0].update(done)
 
     policy = sec.settings.file_policy()
-    frame = scan_class(class_dir, name, key, progress, policy)
-    written = catalog.write_table_partition(sec.home_path, "raw_manifest", {AUDIO_CLASS: key}, frame)
+    home, dims = sec.home_path, {AUDIO_CLASS: key}
+    params = {
+        "audio_root": sec.audio_root_path,
+        **vars(policy.samples),
+        "min_clip_seconds": policy.min_clip_seconds,
+    }
+    what = Written(key, "raw_manifest", dims, params, [])
+    previous = (
+        storage.read_partition(home, "raw_manifest", dims) if current_lineage(context, sec, what) else None
+    )
+    scan = rescan_class(class_dir, name, key, previous, stat_cache.read(home, key), progress, policy)
+    frame = scan.manifest
+    kept = unchanged(context, sec, what) if previous is not None and frame.equals(previous) else None
+    if kept is None:
+        written = catalog.write_table_partition(home, "raw_manifest", dims, frame)
+    stat_cache.write(home, key, scan.stats)
     ok = frame.filter(pl.col("status") == "ok")
     failed = frame.filter(pl.col("status") == "failed")
     repaired = ok.filter(pl.col("repair").is_not_null())
@@ -83,30 +100,27 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
         "SELECT count(DISTINCT partition_key) AS classes, coalesce(sum(duration_s), 0) / 3600 AS hours"
         " FROM audio_files WHERE status = 'ok'",
     ).row(0, named=True)
-    context.log.info(f"{key} ({name!r}): {ok.height} ok, {failed.height} failed, {hours:.3f} h")
+    context.log.info(
+        f"{key} ({name!r}): {ok.height} ok, {failed.height} failed, {hours:.3f} h; "
+        f"{frame.height - scan.reused} file(s) read, {scan.reused} unchanged (size and mtime)"
+    )
+    metadata: dict[str, Any] = {
+        "class_name": name,
+        "files": frame.height,
+        "files_reread": frame.height - scan.reused,
+        "files_ok": ok.height,
+        "files_failed": failed.height,
+        "files_repaired": repaired.height,
+        "class_hours": round(hours, 4),
+        "total_hours_all_classes": round(float(all_classes["hours"]), 4),
+        "classes_scanned": int(all_classes["classes"]),
+        "failures": md_table(failed.select("relative_path", "error")),
+        "repairs": md_table(repaired.select("relative_path", "repair")),
+    }
+    if kept is not None:
+        return MaterializeResult(metadata={**(kept.metadata or {}), **metadata})
     return finish(
-        context,
-        sec=sec,
-        partition_key=key,
-        written=written,
-        params={
-            "audio_root": sec.audio_root_path,
-            **vars(policy.samples),
-            "min_clip_seconds": policy.min_clip_seconds,
-        },
-        inputs=[],
-        metadata={
-            "class_name": name,
-            "files": frame.height,
-            "files_ok": ok.height,
-            "files_failed": failed.height,
-            "files_repaired": repaired.height,
-            "class_hours": round(hours, 4),
-            "total_hours_all_classes": round(float(all_classes["hours"]), 4),
-            "classes_scanned": int(all_classes["classes"]),
-            "failures": md_table(failed.select("relative_path", "error")),
-            "repairs": md_table(repaired.select("relative_path", "repair")),
-        },
+        context, sec=sec, partition_key=key, written=written, params=params, inputs=[], metadata=metadata
     )
 
 
@@ -168,6 +182,13 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
     cfg = sec.settings
     home = sec.home_path
     params = cfg.segment_params()
+    lineage_params = {**vars(params), "storage": "float16", "augmented_splits": AUGMENTED_SPLITS}
+    inputs = upstream(home, [("raw_manifest", key), ("splits", key)])
+    kept = unchanged(
+        context, sec, Written(key, "augmented_segments", {AUDIO_CLASS: key}, lineage_params, inputs)
+    )
+    if kept is not None:
+        return kept
     manifest = storage.read_partition(home, "raw_manifest", {AUDIO_CLASS: key})
     sources, duplicates = source_files(manifest)
     split_of = file_splits(home, key, sources)
@@ -246,7 +267,6 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
             yield pl.DataFrame(rows, schema=catalog.TABLE_SCHEMAS["augmented_segments"])
 
     written = catalog.write_table_partition(home, "augmented_segments", {AUDIO_CLASS: key}, shards())
-    inputs = upstream(home, [("raw_manifest", key), ("splits", key)])
     catalog.record_failures(home, asset="augmented_segments", partition_key=key, rows=skipped)
     target = params.target_segments
     if target and counts["segments"] < target:
@@ -271,7 +291,7 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
         sec=sec,
         partition_key=key,
         written=written,
-        params={**vars(params), "storage": "float16", "augmented_splits": AUGMENTED_SPLITS},
+        params=lineage_params,
         inputs=inputs,
         metadata={
             "segments": counts["segments"],

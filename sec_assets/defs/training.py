@@ -38,6 +38,7 @@ from sec_assets.defs._shared import (
     BY_OCTAVE,
     ONE_RUN,
     STEP_RETRY,
+    Written,
     asset_boundary,
     code_version,
     each_partition,
@@ -46,6 +47,7 @@ from sec_assets.defs._shared import (
     mlflow_metadata,
     registered_classes,
     requests,
+    unchanged,
     upstream,
 )
 from sec_assets.partitions import AUDIO_CLASS, OCTAVE, audio_class_partitions, octave_partitions
@@ -83,6 +85,12 @@ def _splits_one(context: AssetExecutionContext, sec: SecResource, key: str) -> M
     cfg = sec.settings
     home = sec.home_path
     _drop_old_layout(context, home)
+    params = {"fractions": cfg.training.split_fractions, "seed": cfg.seed, "unit": "source_file"}
+    inputs = upstream(home, [("raw_manifest", key)])
+    if (
+        kept := unchanged(context, sec, Written(key, "splits", {AUDIO_CLASS: key}, params, inputs))
+    ) is not None:
+        return kept
     sources, _ = source_files(storage.read_partition(home, "raw_manifest", {AUDIO_CLASS: key}))
     files = pl.DataFrame(
         {"partition_key": [key] * len(sources), "source_sha256": [s.sha256 for s in sources]},
@@ -99,8 +107,8 @@ def _splits_one(context: AssetExecutionContext, sec: SecResource, key: str) -> M
         sec=sec,
         partition_key=key,
         written=written,
-        params={"fractions": cfg.training.split_fractions, "seed": cfg.seed, "unit": "source_file"},
-        inputs=upstream(home, [("raw_manifest", key)]),
+        params=params,
+        inputs=inputs,
         metadata={
             "files": assigned.height,
             **{f"{s}_files": counts[s] for s in SPLITS},

@@ -15,7 +15,7 @@ folders whose names end like audio files (their contents are scanned).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,10 +160,54 @@ def scan_class(
 ) -> pl.DataFrame:
     """The manifest of one class folder (rows for good and failed files alike);
     ``progress(done, total)`` after each file."""
+    return rescan_class(class_dir, audio_class, partition_key, None, {}, progress, policy).manifest
+
+
+FileStat = tuple[int, int]  # (size, mtime_ns) when the file was last read
+
+
+@dataclass
+class Rescan:
+    manifest: pl.DataFrame
+    stats: dict[str, FileStat]  # relative path → its stat before it was read (the next cache)
+    reused: int  # rows taken from the previous manifest: the file's size and mtime had not moved
+
+
+def rescan_class(
+    class_dir: Path,
+    audio_class: str,
+    partition_key: str,
+    previous: pl.DataFrame | None,
+    stats: Mapping[str, FileStat],
+    progress: Callable[[int, int], None] | None = None,
+    policy: FilePolicy | None = None,
+) -> Rescan:
+    """The manifest of one class folder, reading only files that may have changed.
+
+    A file whose size and mtime equal those in ``stats`` (the cache of the run that wrote
+    ``previous``, made with the same policy) keeps its row of ``previous``: it is not decoded or
+    hashed again (git's index trick). Any other file — new, touched, rewritten — is read and
+    hashed; a touched file with unchanged bytes gets back the same row, so the manifest is the
+    same and nothing downstream is recomputed. Each stat is taken before the file is read, so a
+    file that changes while it is read is read again next time.
+    """
     rows = []
+    old = {r["relative_path"]: r for r in previous.iter_rows(named=True)} if previous is not None else {}
+    new_stats: dict[str, FileStat] = {}
+    reused = 0
     paths = list(iter_class_files(class_dir))
     for i, path in enumerate(paths):
-        rows.append(manifest_row(path, class_dir, audio_class, partition_key, policy))
+        rel = str(path.relative_to(class_dir))
+        try:
+            st = path.stat()
+            new_stats[rel] = (st.st_size, st.st_mtime_ns)
+        except OSError:  # gone, or a broken link: manifest_row records why
+            st = None
+        if st is not None and rel in old and stats.get(rel) == new_stats[rel]:
+            rows.append(old[rel])
+            reused += 1
+        else:
+            rows.append(manifest_row(path, class_dir, audio_class, partition_key, policy))
         if progress:
             progress(i + 1, len(paths))
-    return pl.DataFrame(rows, schema=TABLE_SCHEMAS["raw_manifest"])
+    return Rescan(pl.DataFrame(rows, schema=TABLE_SCHEMAS["raw_manifest"]), new_stats, reused)

@@ -276,6 +276,16 @@ def query(home: Path, sql: str) -> pl.DataFrame:
         return con.execute(sql).pl()
 
 
+def params_json(params: Mapping[str, Any]) -> str:
+    """A lineage row's ``params``, as stored (compared to decide whether a partition is current)."""
+    return json.dumps(dict(params), sort_keys=True, default=str)
+
+
+def inputs_json(inputs: Sequence[Mapping[str, Any]]) -> str:
+    """A lineage row's ``inputs``: the upstream partitions' runs and output fingerprints."""
+    return json.dumps(list(inputs), sort_keys=True, default=str)
+
+
 def record_lineage(
     home: Path,
     *,
@@ -295,8 +305,8 @@ def record_lineage(
             "partition_key": [partition_key],
             "run_id": [run_id],
             "code_version": [code_version],
-            "params": [json.dumps(dict(params), sort_keys=True, default=str)],
-            "inputs": [json.dumps(list(inputs), sort_keys=True, default=str)],
+            "params": [params_json(params)],
+            "inputs": [inputs_json(inputs)],
             "output_fingerprint": [output_fingerprint],
             "rows": [rows],
             "created_at": [dt.datetime.now(dt.UTC)],
