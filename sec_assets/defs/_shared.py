@@ -33,6 +33,7 @@ from dagster import (
 
 import sec_assets
 from sec_assets.core.audio.manifest import discover_classes
+from sec_assets.core.hashing import files_sha256
 from sec_assets.core.progress import Progress
 from sec_assets.core.settings import Settings
 from sec_assets.core.store import catalog, storage
@@ -184,10 +185,17 @@ def current_lineage(context: AssetExecutionContext, sec: SecResource, what: Writ
     and output fingerprints), parameters and code version and its files are still there."""
     home = sec.home_path
     previous = catalog.read_lineage(home, asset_name(context), what.partition_key)
-    if previous is None or not storage.partition_files(home, what.table, what.dims):
+    files = storage.partition_files(home, what.table, what.dims)
+    if previous is None or not files:
         return None
     current = (code_version(context), catalog.params_json(what.params), catalog.inputs_json(what.inputs))
     if (previous["code_version"], previous["params"], previous["inputs"]) != current:
+        return None
+    if files_sha256(files) != previous["output_fingerprint"]:  # the files are not what was written
+        context.log.warning(
+            f"{what.partition_key}: the stored {what.table} files differ from what its run wrote "
+            "(changed or damaged since): recomputing"
+        )
         return None
     return previous
 
