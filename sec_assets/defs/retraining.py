@@ -74,7 +74,9 @@ PAGE = 1000
 
 
 def _changes(context: SensorEvaluationContext, after: int) -> tuple[set[str], int, float]:
-    """Classes whose embeddings were materialized after storage id ``after``; the newest id and time."""
+    """Classes whose embeddings were materialized after storage id ``after`` with new data (a
+    materialization that kept its partition, ``unchanged``, is no change); the newest id seen and
+    the time of the newest change."""
     classes: set[str] = set()
     newest, when = after, 0.0
     cursor = None
@@ -86,9 +88,14 @@ def _changes(context: SensorEvaluationContext, after: int) -> tuple[set[str], in
             ascending=True,
         )
         for record in page.records:
+            newest = max(newest, record.storage_id)
+            materialization = record.asset_materialization
+            kept = materialization is not None and materialization.metadata.get("unchanged")
+            if kept is not None and getattr(kept, "value", kept) is True:
+                continue  # the step kept its partition: nothing to retrain on
             if record.partition_key:
                 classes.add(record.partition_key)
-            newest, when = max(newest, record.storage_id), max(when, record.timestamp)
+            when = max(when, record.timestamp)
         if not page.has_more:
             return classes, newest, when
         cursor = page.cursor

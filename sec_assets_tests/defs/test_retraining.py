@@ -2,7 +2,10 @@
 features change in one burst retrain each octave exactly once, after the burst settles and no
 class run is on; nothing changed, nothing retrains."""
 
+import shutil
+
 import pytest
+import soundfile as sf
 from dagster import (
     AssetKey,
     DagsterInstance,
@@ -15,10 +18,12 @@ from dagster import (
 )
 
 from sec_assets.cli import run_everything
+from sec_assets.core.audio.keys import partition_key_for
 from sec_assets.defs import ALL_ASSETS
 from sec_assets.defs.automation import class_features_job
 from sec_assets.defs.retraining import BURST_TAG, STAGE_TAG, retrain_sensor
 from sec_assets.resources import SecResource
+from sec_assets.testing.signals import tone
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +49,12 @@ def _run(instance, settings, selection, partition_key=None, tags=None):
     assert result.success
 
 
-def test_a_burst_of_five_classes_retrains_each_octave_once(demo_dataset, make_settings, dagster_home):
-    root, _ = demo_dataset
+def test_a_burst_of_five_classes_retrains_each_octave_once(
+    demo_dataset, make_settings, dagster_home, tmp_path
+):
+    demo, _ = demo_dataset
+    root = tmp_path / "landing"  # a copy: the burst adds files
+    shutil.copytree(demo, root)
     settings = make_settings(root, octaves=(1, 3), retrain_settle_seconds=0)
     run_everything(settings, log=False)
     waiting = SecResource.from_settings(settings.model_copy(update={"retrain_settle_seconds": 3600}))
@@ -68,7 +77,9 @@ def test_a_burst_of_five_classes_retrains_each_octave_once(demo_dataset, make_se
         assert "nothing changed" in tick(first.cursor).skip_reason.skip_message
         classes = sorted(instance.get_dynamic_partitions("audio_class"))
         assert len(classes) == 5
-        for key in classes:  # the burst: each class's features again, as the landing sensor's runs do
+        for i, key in enumerate(classes):  # the burst: a new recording in every class, and its run
+            folder = next(p for p in root.iterdir() if p.is_dir() and partition_key_for(p.name) == key)
+            sf.write(folder / "landed.wav", tone(500.0 + 100 * i, 3 * 16000, 16000, amplitude=0.3), 16000)
             _run(instance, settings, CLASS_FEATURES, key)
         settling = tick(first.cursor, waiting)
         assert "5 class(es) changed; settling" in settling.skip_reason.skip_message
@@ -97,6 +108,10 @@ def test_a_burst_of_five_classes_retrains_each_octave_once(demo_dataset, make_se
         execute(summary)
         done = tick(summary.cursor)
         assert "done: every octave retrained" in done.skip_reason.skip_message
+        assert "nothing changed" in tick(done.cursor).skip_reason.skip_message
+        # a class run that finds nothing new (a touched file, a manual re-run) keeps its partitions:
+        # materializations marked unchanged, and no retraining
+        _run(instance, settings, CLASS_FEATURES, classes[0])
         assert "nothing changed" in tick(done.cursor).skip_reason.skip_message
         burst = train.run_requests[0].tags[BURST_TAG]
         runs = instance.get_run_records(RunsFilter(tags={BURST_TAG: burst, STAGE_TAG: "train"}))
