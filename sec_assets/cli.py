@@ -9,9 +9,13 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sec_assets
 from sec_assets.core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    import polars as pl
 
 MINIMAL_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
@@ -63,7 +67,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def cmd_catalog(args: argparse.Namespace) -> int:
     import duckdb
-    import polars as pl
 
     from sec_assets.core.store.catalog import catalog_path, query
 
@@ -79,14 +82,21 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     except duckdb.Error as exc:
         print(f"catalog query failed: {exc}", file=sys.stderr)
         return 2
-    if args.format == "csv":
+    print_frame(frame, args.format, args.max_rows)
+    return 0
+
+
+def print_frame(frame: pl.DataFrame, fmt: str, max_rows: int) -> None:
+    """A query result on stdout as a table, CSV or JSON."""
+    import polars as pl
+
+    if fmt == "csv":
         sys.stdout.write(frame.write_csv())
-    elif args.format == "json":
+    elif fmt == "json":
         sys.stdout.write(frame.write_json() + "\n")
     else:
-        with pl.Config(tbl_rows=args.max_rows, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=200):
+        with pl.Config(tbl_rows=max_rows, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=200):
             print(frame)
-    return 0
 
 
 def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
@@ -255,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     models_sub = models.add_subparsers(dest="models_command", required=True)
     fetch = models_sub.add_parser("fetch", help="download CLAP 2023 + GPT-2 into SEC_MODELS (needs internet)")
     fetch.set_defaults(func=cmd_models_fetch)
+    from sec_assets.campaigns.commands import add_parser as add_campaign_parser  # (imports this module)
+
+    add_campaign_parser(sub)
     return parser
 
 

@@ -101,6 +101,26 @@ class FileSettings(_Group):
     min_clip_seconds: float = Field(
         0.1, gt=0, description="a file shorter than one segment needs this much audio (repeat-padded)"
     )
+    audio_formats: tuple[str, ...] = Field(
+        (), description="file extensions a class's manifest lists, e.g. [wav, flac]; empty: every file"
+    )
+
+    @field_validator("audio_formats", mode="before")
+    @classmethod
+    def _parse_formats(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v for v in value.replace(",", " ").split() if v]
+        if isinstance(value, list | tuple):
+            return tuple(str(v).strip().lower().lstrip(".") for v in value)
+        return value
+
+    @field_validator("audio_formats")
+    @classmethod
+    def _check_formats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if not v.isalnum()]
+        if bad:
+            raise ValueError(f"audio_formats are file extensions such as wav or flac, got {bad}")
+        return tuple(sorted(set(value)))
 
 
 class SegmentSettings(_Group):
@@ -384,6 +404,7 @@ class Settings(
         return FilePolicy(
             samples=SamplePolicy(self.non_finite_samples, self.over_full_scale),
             min_clip_seconds=self.min_clip_seconds,
+            formats=self.audio_formats,
         )
 
     @property

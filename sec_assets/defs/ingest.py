@@ -76,6 +76,7 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
         "audio_root": sec.audio_root_path,
         **vars(policy.samples),
         "min_clip_seconds": policy.min_clip_seconds,
+        **({"audio_formats": list(policy.formats)} if policy.formats else {}),  # (unset: as before)
     }
     what = Written(key, "raw_manifest", dims, params, [])
     previous = (

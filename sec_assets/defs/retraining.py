@@ -15,7 +15,8 @@ running — retrains exactly once, in three stages, each started when the one be
 Changes arriving during a burst wait for the next one. A failed stage ends the burst (reported
 on every tick until a new change starts the next one). The runs carry ``sec/retrain`` (the
 burst) and ``sec/retrain_stage`` tags; run keys are digests of the burst and stage, so a daemon
-restart never launches a stage twice. With no cursor, the sensor starts from the newest
+restart never launches a stage twice. Materializations by campaign runs (``sec/campaign``) are
+not changes: a campaign task writes its own home. With no cursor, the sensor starts from the newest
 ``trained_classifier`` materialization: what was trained before is not retrained.
 """
 
@@ -39,6 +40,7 @@ from dagster import (
     sensor,
 )
 
+from sec_assets.campaigns.tags import CAMPAIGN_TAG
 from sec_assets.core.hashing import stable_hex
 from sec_assets.defs.automation import class_features_job
 from sec_assets.partitions import AUDIO_CLASS, class_octave_key, octave_partitions
@@ -87,8 +89,11 @@ def _changes(context: SensorEvaluationContext, after: int) -> tuple[set[str], in
             cursor=cursor,
             ascending=True,
         )
+        campaign_runs = _campaign_runs(context, {r.run_id for r in page.records})
         for record in page.records:
             newest = max(newest, record.storage_id)
+            if record.run_id in campaign_runs:
+                continue  # a campaign task writes its own home, not the models in use
             materialization = record.asset_materialization
             kept = materialization is not None and materialization.metadata.get("unchanged")
             if kept is not None and getattr(kept, "value", kept) is True:
@@ -99,6 +104,14 @@ def _changes(context: SensorEvaluationContext, after: int) -> tuple[set[str], in
         if not page.has_more:
             return classes, newest, when
         cursor = page.cursor
+
+
+def _campaign_runs(context: SensorEvaluationContext, run_ids: set[str]) -> set[str]:
+    """Those of the runs that belong to a campaign task (``sec-assets campaign run``)."""
+    if not run_ids:
+        return set()
+    records = context.instance.get_run_records(RunsFilter(run_ids=sorted(run_ids)))
+    return {r.dagster_run.run_id for r in records if CAMPAIGN_TAG in r.dagster_run.tags}
 
 
 def _last_trained(context: SensorEvaluationContext) -> int:

@@ -151,6 +151,35 @@ def resolve(config: Mapping[str, Any], environ: Mapping[str, str] | None = None)
     return values
 
 
+def check_config(values: Mapping[str, Any]) -> dict[str, str]:
+    """Problems of an executor config written outside Dagster's launchpad (a campaign file):
+    key → what is wrong. The same rules as the environment variables; ``mode`` is not set here."""
+    settings = {s.key: s for s in ENV_SETTINGS if s.var != EXECUTOR_ENV}
+    allowed = [*settings, "setup", "slurm_additional_parameters", "finish_wait_s"]
+    problems: dict[str, str] = {}
+    for key, value in values.items():
+        if key in settings:
+            if value is None or isinstance(value, bool | dict | list):
+                problems[key] = f"must be a single value ({settings[key].kind}), got {value!r}"
+                continue
+            try:
+                _parse(settings[key], str(value).strip(), "the value")
+            except ExecutorConfigError as exc:
+                problems[key] = str(exc)
+        elif key == "setup":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                problems[key] = f"must be a list of shell lines, got {value!r}"
+        elif key == "slurm_additional_parameters":
+            if not isinstance(value, dict):
+                problems[key] = f"must be a mapping of sbatch options, got {value!r}"
+        elif key == "finish_wait_s":
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                problems[key] = f"must be a number of seconds >= 0, got {value!r}"
+        else:
+            problems[key] = f"is not an executor setting; they are {allowed}"
+    return problems
+
+
 def _field(setting: EnvSetting) -> Field:
     default = {"folder": "$SEC_HOME/submitit"}.get(
         setting.key, "none" if setting.default is None else setting.default

@@ -8,8 +8,9 @@ usable file may carry a ``repair`` (what is done to its samples, see
 :mod:`sec_assets.core.audio.samples`). A header that lies about the length is harmless: the
 frames that decode are counted and used.
 
-Ignored, with no row: hidden files and folders (names starting with ``.``) and folders, including
-folders whose names end like audio files (their contents are scanned).
+Ignored, with no row: hidden files and folders (names starting with ``.``), files whose extension
+the format filter (``audio_formats``) leaves out, and folders, including folders whose names end
+like audio files (their contents are scanned).
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ class FilePolicy:
 
     samples: SamplePolicy = field(default_factory=SamplePolicy)
     min_clip_seconds: float = 0.1
+    formats: tuple[str, ...] = ()  # file extensions (lower case, no dot) listed; empty: every file
+
+    def lists(self, path: Path) -> bool:
+        """Whether the format filter keeps this file (others get no manifest row at all)."""
+        return not self.formats or path.suffix.lower().lstrip(".") in self.formats
 
 
 def discover_classes(audio_root: Path) -> dict[str, str]:
@@ -195,7 +201,7 @@ def rescan_class(
     old = {r["relative_path"]: r for r in previous.iter_rows(named=True)} if previous is not None else {}
     new_stats: dict[str, FileStat] = {}
     reused = 0
-    paths = list(iter_class_files(class_dir))
+    paths = [p for p in iter_class_files(class_dir) if (policy or FilePolicy()).lists(p)]
     for i, path in enumerate(paths):
         rel = str(path.relative_to(class_dir))
         try:

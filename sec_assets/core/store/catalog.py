@@ -242,13 +242,17 @@ def _stamp(home: Path) -> str:
     return json.dumps({"version": CATALOG_VERSION, "home": str(home)})
 
 
-def _view_sql(home: Path, view: str, table: str, exclude: Sequence[str]) -> str:
+def view_select(home: Path, table: str, exclude: Sequence[str], prefix: str = "") -> str:
+    """The SELECT of a view over one table's Parquet files under ``home`` (``prefix``: columns
+    put first, e.g. ``'seg5' AS task, ``)."""
     pattern = str(storage.table_dir(home, table) / "**" / "*.parquet").replace("'", "''")
     select = f"* EXCLUDE ({', '.join(exclude)})" if exclude else "*"
-    return (
-        f'CREATE OR REPLACE VIEW "{view}" AS SELECT {select} FROM read_parquet('
-        f"'{pattern}', union_by_name = true, hive_partitioning = false)"
-    )
+    options = "union_by_name = true, hive_partitioning = false"
+    return f"SELECT {prefix}{select} FROM read_parquet('{pattern}', {options})"
+
+
+def _view_sql(home: Path, view: str, table: str, exclude: Sequence[str]) -> str:
+    return f'CREATE OR REPLACE VIEW "{view}" AS {view_select(home, table, exclude)}'
 
 
 def ensure_catalog(home: Path) -> Path:

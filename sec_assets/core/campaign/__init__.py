@@ -1,0 +1,1 @@
+"""Campaigns: named tasks (settings overlays) over one landing folder, each in its own home."""

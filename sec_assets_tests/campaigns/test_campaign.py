@@ -1,0 +1,127 @@
+"""``sec-assets campaign``: the shipped example runs on the demo data as Dagster runs, two segment
+lengths keep separate outputs and meet in one catalog query, re-runs and edits behave."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, build_sensor_context
+
+from sec_assets.campaigns.commands import load, worker_env
+from sec_assets.campaigns.plan import Step, ranges
+from sec_assets.campaigns.status import task_status
+from sec_assets.campaigns.tags import CAMPAIGN_TAG, PLAN_TAG, STAGE_TAG, TASK_TAG
+from sec_assets.campaigns.worker import run_config, run_tags
+from sec_assets.cli import main
+from sec_assets.core.campaign.catalog import query_campaign
+from sec_assets.core.settings import PROJECT_CONFIG
+from sec_assets.defs.retraining import _changes
+from sec_assets.testing.demo_data import write_demo_dataset
+
+EXAMPLE = PROJECT_CONFIG.parent / "campaigns" / "demo_segments.yaml"
+
+
+def test_ranges_never_take_in_a_class_outside_the_task():
+    order = ["a", "b", "x", "c", "d", "y"]
+    assert ranges(["a", "b", "c", "d"], order) == [("a", "b"), ("c", "d")]
+    assert ranges(["y", "a"], order) == [("a", "a"), ("y", "y")]
+    assert ranges([], order) == []
+    assert Step("features", "class_features", partition_range=("a", "b")).id == "features:a...b"
+
+
+def test_slurm_tasks_carry_their_executor_config_and_requests(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEC_HOME", str(tmp_path / "home"))
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "run: {where: slurm, executor: {account: proj, time_min: 90}, requests: {gpus: 1, mem_gb: 12}}\n"
+        "tasks:\n  big: {octaves: [12]}\n  here: {run: {where: local}}\n"
+    )
+    campaign, _ = load(path)
+    big, here = campaign.tasks
+    config = run_config(big)
+    assert config["execution"] == {"config": {"account": "proj", "time_min": 90}}
+    assert config["resources"]["sec"]["config"]["home"] == str(tmp_path / "home" / "campaigns" / "c" / "big")
+    tags = run_tags(campaign, big, Step("train", "retrain_octave", partition="12"), "d1")
+    assert tags["sec/slurm/gpus"] == "1" and tags["sec/slurm/mem_gb"] == "12"
+    assert (tags[CAMPAIGN_TAG], tags[TASK_TAG], tags[STAGE_TAG], tags[PLAN_TAG]) == (
+        "c",
+        "big",
+        "train",
+        "d1",
+    )
+    assert run_config(here)["execution"] == {"config": {"in_process": {}}}
+    assert not any(k.startswith("sec/slurm/") for k in run_tags(campaign, here, Step("summary", "s"), "d2"))
+    env = {"SEC_EXECUTOR": "local", "PATH": "/bin"}
+    assert worker_env(big, env)["SEC_EXECUTOR"] == "local"  # submitit's local mode: a dry run
+    assert worker_env(big, {"PATH": "/bin"})["SEC_EXECUTOR"] == "slurm"
+    assert "SEC_EXECUTOR" not in worker_env(here, env)
+
+
+@pytest.mark.slow
+def test_the_example_campaign_runs_on_the_demo_data(tmp_path, model_store, monkeypatch, capfd):
+    monkeypatch.chdir(tmp_path)  # the example's audio_root is .sec/demo_audio, relative to here
+    home = tmp_path / ".sec"
+    write_demo_dataset(home / "demo_audio", files_per_class=6, seed=0)
+    for var, value in {"SEC_HOME": home, "SEC_MODELS": model_store, "DAGSTER_HOME": tmp_path / "dh"}.items():
+        monkeypatch.setenv(var, str(value))
+    monkeypatch.delenv("SEC_CONFIG", raising=False)
+    monkeypatch.delenv("SEC_EXECUTOR", raising=False)
+    path = tmp_path / "demo_segments.yaml"
+    shutil.copyfile(EXAMPLE, path)
+
+    assert main(["campaign", "validate", str(path)]) == 0
+    assert "2 task(s)" in capfd.readouterr().out
+    assert main(["campaign", "run", str(path)]) == 0
+    out = capfd.readouterr().out
+    assert "seg5" in out and "seg7" in out
+
+    campaign, _ = load(path)
+    with DagsterInstance.get() as instance:
+        runs = instance.get_run_records(RunsFilter(tags={CAMPAIGN_TAG: "demo_segments"}))
+        assert len(runs) == 2 * (1 + 5 + 1 + 1)  # per task: features, 5 classes × 1/3, train, summary
+        assert {r.dagster_run.status for r in runs} == {DagsterRunStatus.SUCCESS}
+        assert {r.dagster_run.tags[TASK_TAG] for r in runs} == {"seg5", "seg7"}
+        statuses = [task_status(instance, campaign, t) for t in campaign.tasks]
+        assert [(s.state, s.count("done"), len(s.steps)) for s in statuses] == [("done", 8, 8)] * 2
+        # campaign runs write their own homes: the retrain sensor sees no change of the models in use
+        assert _changes(build_sensor_context(instance=instance), 0)[0] == set()
+
+    # separate outputs: each task's home, catalog and registry names
+    for task in ("seg5", "seg7"):
+        assert (home / "campaigns" / "demo_segments" / task / "catalog.duckdb").is_file()
+    assert not (home / "catalog.duckdb").exists()
+    compared = query_campaign(
+        campaign,
+        "SELECT task, octave, macro_f1, report_path FROM evaluations"
+        " WHERE split = 'test' AND selected ORDER BY task",
+    )
+    assert compared["task"].to_list() == ["seg5", "seg7"] and set(compared["octave"]) == {3}
+    assert all(0.0 <= f <= 1.0 for f in compared["macro_f1"])
+    assert [
+        Path(p).is_relative_to(home / "campaigns" / "demo_segments" / t)
+        for t, p in compared.select("task", "report_path").iter_rows()
+    ] == [True, True]
+    segments = query_campaign(
+        campaign,
+        "SELECT task, count(*) AS n, max(duration_s) AS longest FROM segments GROUP BY task ORDER BY task",
+    )
+    assert segments["longest"].to_list() == [5.0, 7.0]
+    assert segments["n"][0] > segments["n"][1]  # shorter segments, more of them
+    files = query_campaign(campaign, "SELECT DISTINCT task, format FROM audio_files WHERE status = 'ok'")
+    assert set(files["format"]) == {"wav", "flac"}  # the lossless filter left ogg and mp3 out
+
+    # a second run finds everything done: no new runs
+    assert main(["campaign", "run", str(path)]) == 0
+    assert "0 of 5 run(s) to do" in capfd.readouterr().out
+    # an edited task starts over; the other stays done
+    path.write_text(path.read_text().replace("segment_seconds: 7.0", "segment_seconds: 6.0"))
+    assert main(["campaign", "status", str(path)]) == 0
+    table = capfd.readouterr().out
+    seg5_line = next(line for line in table.splitlines() if line.startswith("seg5"))
+    seg7_line = next(line for line in table.splitlines() if line.startswith("seg7"))
+    assert " done " in seg5_line and "not started" in seg7_line
+    assert "seg7: 8 run(s) of an older version of the task" in table
+    with DagsterInstance.get() as instance:
+        assert len(instance.get_run_records(RunsFilter(tags={CAMPAIGN_TAG: "demo_segments"}))) == 16
