@@ -431,3 +431,57 @@ def test_octaves_train_concurrently_on_nodes_and_log_to_one_mlflow_server(cluste
             assert meta["slurm_node"] in ("cpu1", "cpu2", "gpu1", "gpu2")
             version = client.get_model_version(meta["registered_model"], meta["registered_version"])
             assert version.tags["sec.gate"] == meta["gate"]
+
+
+def test_a_slurm_campaign_task_runs_each_step_as_a_job_with_its_requests(cluster_env, tmp_path):
+    """``where: slurm``: the task's runs are Dagster runs whose steps are Slurm jobs, with the
+    task's request override (cpus) on every job, and its outputs in the task's own home."""
+    write_demo_dataset(tmp_path / "landing", files_per_class=3)
+    path = tmp_path / "lossless.yaml"
+    path.write_text(
+        "tasks:\n"
+        "  short:\n"
+        "    settings: {segment_seconds: 2.0, bootstrap_resamples: 20}\n"
+        "    formats: [wav, flac]\n"
+        "    octaves: [1]\n"
+        "    run: {where: slurm, executor: {time_min: 20}, requests: {cpus: 2}}\n"
+    )
+    done = subprocess.run(
+        [str(BIN / "sec-assets"), "campaign", "run", str(path)],
+        cwd=REPO,
+        env=cluster_env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
+    with DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1 + 5 + 1 + 1 and all(r.is_success for r in runs)
+        assert {r.tags["sec/campaign"] for r in runs} == {"lossless"}
+        jobs = [row for run in runs for row in _settled(f"sec-{run.run_id[:8]}-")]
+    names = sorted(j["JobName"].split("-", 2)[2] for j in jobs)
+    assert names == sorted(
+        [
+            "raw_manifest-a0",
+            "splits-a0",
+            "augmented_segments-a0",
+            "clap_embeddings-a0",
+            *["octave_spectrograms-a0"] * 5,
+            "trained_classifier-a0",
+            "evaluation_report-a0",
+            "zero_shot_baseline-a0",
+            "octave_comparison-a0",
+        ]
+    )
+    assert all(j["State"] == "COMPLETED" for j in jobs), jobs
+    assert all("cpu=2" in j["AllocTRES"] for j in jobs)  # the task's override, on every step
+    clap = next(j for j in jobs if "clap_embeddings" in j["JobName"])
+    assert "gres/gpu=1" in clap["AllocTRES"]  # the asset's own request stays
+    from sec_assets.core.store import catalog
+
+    task_home = tmp_path / "home" / "campaigns" / "lossless" / "short"
+    formats = catalog.query(task_home, "SELECT DISTINCT format FROM audio_files WHERE status = 'ok'")
+    assert set(formats["format"]) == {"wav", "flac"}
+    assert catalog.query(task_home, "SELECT count(*) FROM evaluations WHERE octave = 1").item() > 0

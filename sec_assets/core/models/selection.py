@@ -21,11 +21,12 @@ def select(probabilities: Mapping[str, np.ndarray], labels: np.ndarray) -> tuple
         pred = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=int)
         # macro over the classes present in truth or prediction (scikit-learn's default): a class
         # with no validation file does not count as a zero for every candidate
-        f1 = f1_score(labels, pred, average="macro", zero_division=0)
+        # (no validation segments at all — a tiny class set — leaves every candidate at 0: the first wins)
+        f1 = f1_score(labels, pred, average="macro", zero_division=0) if len(labels) else 0.0
         rows.append(
             {
                 "candidate": cid,
-                "valid_macro_f1": float(f1) if len(labels) else 0.0,
+                "valid_macro_f1": float(f1),
                 "valid_accuracy": float(accuracy_score(labels, pred)) if len(labels) else 0.0,
                 "valid_n": len(labels),
             }

@@ -144,6 +144,15 @@ def test_selection_uses_validation_macro_f1_and_keeps_config_order_on_ties():
     assert table[1]["valid_macro_f1"] == 1.0 and table[0]["valid_macro_f1"] < 1.0
 
 
+def test_selection_without_validation_segments_keeps_the_first_candidate():
+    """A tiny class set can leave valid empty (found by a campaign on 2 files per class):
+    every candidate scores 0 and the config order decides, no scikit-learn error."""
+    empty = np.zeros((0, 3))
+    chosen, table = select({"a": empty, "b": empty}, np.zeros(0, dtype=int))
+    assert chosen == "a"
+    assert [(r["valid_macro_f1"], r["valid_accuracy"], r["valid_n"]) for r in table] == [(0.0, 0.0, 0)] * 2
+
+
 @pytest.mark.parametrize("spec", DEFAULT_CANDIDATES, ids=lambda s: str(s["features"]))
 def test_a_rows_probabilities_do_not_depend_on_the_rows_scored_with_it(spec):
     """The report scores a whole test set, inference one recording's windows: same bits."""
