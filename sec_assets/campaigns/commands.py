@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 
 from sec_assets.core.campaign.catalog import build_campaign_catalog, campaign_catalog_path, query_campaign
 from sec_assets.core.campaign.spec import Campaign, Task, load_campaign
@@ -72,6 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     campaign, base = load(args.file)
     ensure_dagster_home(base)
     tasks = [campaign.task(n) for n in args.task] if args.task else list(campaign.tasks)
+    signal.signal(signal.SIGTERM, _interrupt)  # a stop request reaches the worker, never lost
     failed = []
     for task in tasks:
         print(f"campaign {campaign.name}: task {task.name} ({task.run.where})", flush=True)
@@ -79,8 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         worker = subprocess.Popen([*cmd, *(["--force"] if args.force else [])], env=worker_env(task))
         try:
             rc = worker.wait()
-        except KeyboardInterrupt:  # the worker got the Ctrl-C too; let it end its run
-            worker.terminate()
+        except KeyboardInterrupt:  # Ctrl-C (the worker got it too) or SIGTERM: it ends its run
+            worker.send_signal(signal.SIGTERM)
             worker.wait()
             print(f"campaign {campaign.name}: stopped during task {task.name}", file=sys.stderr)
             return 130
@@ -96,6 +99,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if failed:
         print(f"campaign {campaign.name}: task(s) {', '.join(failed)} did not finish", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -38,7 +38,37 @@ from sec_assets.partitions import AUDIO_CLASS
 from sec_assets.resources import config_values
 
 DEFINITIONS = "sec_assets.definitions"
-STOP: list[int] = []  # the signals received: a stop request ends the task after the run in progress
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class StopRequests:
+    """Whether SIGTERM or SIGINT arrived since this was made, whoever handled it.
+
+    While a run executes, Dagster's own handler takes both signals (it interrupts the step) and
+    ours never runs; the wakeup fd (:func:`signal.set_wakeup_fd`) still receives every signal's
+    number, so a stop request between or during runs is seen here and nothing more starts.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._handler)
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write)
+        self._read = read
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def requested(self) -> bool:
+        try:
+            data = os.read(self._read, 1024)
+        except BlockingIOError:
+            data = b""
+        self.received += [b for b in data if b in STOP_SIGNALS]
+        return bool(self.received)
 
 
 def run_config(task: Task) -> dict[str, Any]:
@@ -69,7 +99,12 @@ def run_tags(campaign: Campaign, task: Task, step: Step, digest: str) -> dict[st
 
 
 def run_task(
-    instance: DagsterInstance, campaign: Campaign, task: Task, force: bool, log: Callable[[str], None]
+    instance: DagsterInstance,
+    campaign: Campaign,
+    task: Task,
+    force: bool,
+    log: Callable[[str], None],
+    stop: StopRequests | None = None,
 ) -> bool:
     """Every step of the task not yet done (all with ``force``); whether all are done now."""
     from sec_assets.cli import register_classes
@@ -83,6 +118,11 @@ def run_task(
     done = set() if force else done_steps(instance, campaign, task, digest)
     repository = ReconstructableRepository.for_module(DEFINITIONS, "defs", working_directory=None)
     config = run_config(task)
+
+    def stopped() -> None:
+        if stop is not None and stop.requested():
+            raise KeyboardInterrupt(f"signal {stop.received[0]}")
+
     log(
         f"{task.name}: {len(classes)} classes, octaves {list(task.octaves)}, {task.run.where}; "
         f"home {task.settings.home}"
@@ -92,6 +132,7 @@ def run_task(
         log(f"{task.name}: {stage[0].stage}: {len(todo)} of {len(stage)} run(s) to do")
         failed = []
         for step in todo:
+            stopped()
             job = repository.get_reconstructable_job(step.job)
             tags = run_tags(campaign, task, step, digest)
             if step.partition:
@@ -105,19 +146,13 @@ def run_task(
                 f"  {step.id:<44} {'ok' if ok else 'FAILED'} {time.perf_counter() - started:6.1f} s"
                 f"  run {result.run_id}"
             )
-            if STOP:
-                raise KeyboardInterrupt(f"signal {STOP[0]}")
+            stopped()
             if not ok:
                 failed.append(step)
         if failed:
             log(f"{task.name}: stage {failed[0].stage} failed ({len(failed)} run(s)); the later stages wait")
             return False
     return True
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    STOP.append(signum)
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,13 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("task")
     parser.add_argument("--force", action="store_true", help="re-run the steps already done")
     args = parser.parse_args(argv)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _stop)
+    stop = StopRequests()
     campaign, _ = load(args.file)
     task = campaign.task(args.task)
     try:
         with DagsterInstance.get() as instance:
-            return 0 if run_task(instance, campaign, task, args.force, lambda s: print(s, flush=True)) else 1
+            done = run_task(instance, campaign, task, args.force, lambda s: print(s, flush=True), stop)
+            return 0 if done else 1
     except KeyboardInterrupt:
         print(f"{task.name}: stopped", flush=True)
         return 130

@@ -25,6 +25,8 @@ from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
     BetaWarning,
+    DagsterExecutionInterruptedError,
+    Failure,
     MaterializeResult,
     MetadataValue,
     MultiToSingleDimensionPartitionMapping,
@@ -70,7 +72,10 @@ FAILURE_COLUMNS = {
 def asset_boundary(fn: Callable[P, R]) -> Callable[P, R]:
     """Wrap an asset function: a stop request (:class:`SlurmTimeLimitError`, a ``BaseException`` so
     no per-file handler below can swallow it) becomes an ordinary step failure here, where nothing
-    partial is left to commit, so the asset's ``RetryPolicy`` applies."""
+    partial is left to commit, so the asset's ``RetryPolicy`` applies. An interrupt of the run
+    (Ctrl-C, SIGTERM, *Terminate* in the UI: Dagster raises it in the step) is a failure that is
+    never retried — without this, the retry policy would run the step again after the user
+    asked it to stop (found by ``sec-assets campaign run`` under SIGTERM)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -78,6 +83,12 @@ def asset_boundary(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except SlurmTimeLimitError as stop:
             raise SlurmTimeLimitReached(str(stop)) from stop
+        except DagsterExecutionInterruptedError as stop:
+            raise Failure(
+                "stopped: the run was interrupted (Ctrl-C, SIGTERM or Terminate); nothing partial "
+                "was committed, and the step is not retried",
+                allow_retries=False,
+            ) from stop
 
     return wrapper
 

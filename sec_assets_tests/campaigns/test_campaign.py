@@ -3,7 +3,12 @@ lengths keep separate outputs and meet in one catalog query, re-runs and edits b
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +25,7 @@ from sec_assets.core.settings import PROJECT_CONFIG
 from sec_assets.defs.retraining import _changes
 from sec_assets.testing.demo_data import write_demo_dataset
 
+BIN = Path(sys.executable).parent
 EXAMPLE = PROJECT_CONFIG.parent / "campaigns" / "demo_segments.yaml"
 
 
@@ -125,3 +131,57 @@ def test_the_example_campaign_runs_on_the_demo_data(tmp_path, model_store, monke
     assert "seg7: 8 run(s) of an older version of the task" in table
     with DagsterInstance.get() as instance:
         assert len(instance.get_run_records(RunsFilter(tags={CAMPAIGN_TAG: "demo_segments"}))) == 16
+
+
+@pytest.mark.slow
+def test_a_stop_request_ends_the_task_and_is_never_retried(tmp_path, model_store):
+    """SIGTERM to ``campaign run`` while a step runs: the run fails as stopped (the step's retry
+    policy does not run it again), no later step starts, the command exits 130."""
+    write_demo_dataset(tmp_path / "landing", files_per_class=3, seed=0)
+    path = tmp_path / "stop.yaml"
+    path.write_text("tasks:\n  only: {settings: {segment_seconds: 2.0}, octaves: [1]}\n")
+    env = {
+        **os.environ,
+        "SEC_HOME": str(tmp_path / "home"),
+        "SEC_AUDIO_ROOT": str(tmp_path / "landing"),
+        "SEC_MODELS": str(model_store),
+        "SEC_ALLOW_RANDOM_INIT": "1",
+        "DAGSTER_HOME": str(tmp_path / "dh"),
+    }
+    env.pop("SEC_EXECUTOR", None)
+    proc = subprocess.Popen(
+        [str(BIN / "sec-assets"), "campaign", "run", str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    started = None
+    while started is None and time.monotonic() < deadline and proc.poll() is None:
+        if (tmp_path / "dh").is_dir():
+            with DagsterInstance.from_config(str(tmp_path / "dh")) as instance:
+                runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+                if runs:
+                    started = runs[0]
+        time.sleep(0.5)
+    assert started is not None, "no run started"
+    time.sleep(2)  # inside a step
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, out[-3000:]
+    assert "only: stopped" in out and "campaign stop: stopped during task only" in out
+    with DagsterInstance.from_config(str(tmp_path / "dh")) as instance:
+        runs = instance.get_runs()
+        assert [r.run_id for r in runs] == [started.run_id]  # nothing started after the stop
+        assert runs[0].status == DagsterRunStatus.FAILURE
+        kinds = [
+            e.dagster_event.event_type_value for e in instance.all_logs(started.run_id) if e.dagster_event
+        ]
+        assert "STEP_UP_FOR_RETRY" not in kinds and "STEP_FAILURE" in kinds
+        failure = next(
+            e.dagster_event
+            for e in instance.all_logs(started.run_id)
+            if e.dagster_event and e.dagster_event.event_type_value == "STEP_FAILURE"
+        )
+        assert "stopped: the run was interrupted" in failure.event_specific_data.error.message
