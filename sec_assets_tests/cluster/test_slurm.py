@@ -4,6 +4,7 @@ slurmdbd + MariaDB), driven through ``dagster asset materialize`` as a user woul
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -437,6 +438,8 @@ def test_a_slurm_campaign_task_runs_each_step_as_a_job_with_its_requests(cluster
     """``where: slurm``: the task's runs are Dagster runs whose steps are Slurm jobs, with the
     task's request override (cpus) on every job, and its outputs in the task's own home."""
     write_demo_dataset(tmp_path / "landing", files_per_class=3)
+    for name in ("click", "harmonic_hum", "noise burst"):  # two classes: fewer jobs, same paths
+        shutil.rmtree(tmp_path / "landing" / name)
     path = tmp_path / "lossless.yaml"
     path.write_text(
         "tasks:\n"
@@ -458,7 +461,7 @@ def test_a_slurm_campaign_task_runs_each_step_as_a_job_with_its_requests(cluster
     assert done.returncode == 0, out[-4000:]
     with DagsterInstance.get() as instance:
         runs = instance.get_runs()
-        assert len(runs) == 1 + 5 + 1 + 1 and all(r.is_success for r in runs)
+        assert len(runs) == 1 + 2 + 1 + 1 and all(r.is_success for r in runs)
         assert {r.tags["sec/campaign"] for r in runs} == {"lossless"}
         jobs = [row for run in runs for row in _settled(f"sec-{run.run_id[:8]}-")]
     names = sorted(j["JobName"].split("-", 2)[2] for j in jobs)
@@ -468,7 +471,7 @@ def test_a_slurm_campaign_task_runs_each_step_as_a_job_with_its_requests(cluster
             "splits-a0",
             "augmented_segments-a0",
             "clap_embeddings-a0",
-            *["octave_spectrograms-a0"] * 5,
+            *["octave_spectrograms-a0"] * 2,
             "trained_classifier-a0",
             "evaluation_report-a0",
             "zero_shot_baseline-a0",
