@@ -11,6 +11,7 @@ from dagster import DagsterInstance, materialize
 
 from sec_assets.cli import run_everything
 from sec_assets.core.audio.keys import partition_key_for
+from sec_assets.core.settings import load_settings
 from sec_assets.core.store import catalog
 from sec_assets.defs import ALL_ASSETS
 from sec_assets.resources import SecResource
@@ -18,12 +19,28 @@ from sec_assets.resources import SecResource
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def materialized(demo_dataset, make_settings, dagster_home):
+@pytest.fixture(scope="module")
+def materialized(demo_dataset, model_store, tmp_path_factory):
+    """The whole graph materialized once for this module (≈ 20 s). The tests below share it and
+    run in file order: the read-only ones first; those that re-run steps leave the counts they
+    re-run unchanged (asserted), and the last one changes the zero-shot row (a skipped baseline)."""
     root, truth = demo_dataset
-    settings = make_settings(root, octaves=(1, 3))
-    run_everything(settings, log=False)
-    return settings, truth
+    work = tmp_path_factory.mktemp("graph")
+    (work / "dagster_home").mkdir()
+    (work / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    settings = load_settings(
+        env={},
+        home=work / "home",
+        audio_root=root,
+        models=model_store,
+        allow_random_init=True,
+        bootstrap_resamples=50,
+        octaves=(1, 3),
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(work / "dagster_home"))
+        run_everything(settings, log=False)
+        yield settings, truth
 
 
 def test_manifest_matches_the_generator_truth(materialized):
@@ -244,7 +261,7 @@ def test_held_out_segments_are_clean_only_evaluation_reads_test_and_a_leak_fails
     assert result.get_asset_check_evaluations()[0].passed
 
 
-def test_rematerializing_a_partition_leaves_counts_unchanged(materialized, dagster_home):
+def test_rematerializing_a_partition_leaves_counts_unchanged(materialized):
     settings, _ = materialized
     home = settings.home
     tables = [
