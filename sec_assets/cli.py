@@ -265,8 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     models_sub = models.add_subparsers(dest="models_command", required=True)
     fetch = models_sub.add_parser("fetch", help="download CLAP 2023 + GPT-2 into SEC_MODELS (needs internet)")
     fetch.set_defaults(func=cmd_models_fetch)
+    from sec_assets.backfill.command import add_parser as add_backfill_parser
     from sec_assets.campaigns.commands import add_parser as add_campaign_parser  # (imports this module)
 
+    add_backfill_parser(sub)
     add_campaign_parser(sub)
     return parser
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dagster import (
+    BackfillPolicy,
     DynamicPartitionsDefinition,
     MultiPartitionKey,
     MultiPartitionsDefinition,
@@ -14,11 +15,25 @@ from sec_assets.core.settings import load_settings
 AUDIO_CLASS = "audio_class"
 OCTAVE = "octave"
 
+_LOADED = load_settings()  # the settings that shape the code location (resources.NOT_PER_RUN)
+
 audio_class_partitions = DynamicPartitionsDefinition(name=AUDIO_CLASS)
-octave_partitions = StaticPartitionsDefinition([str(n) for n in load_settings().octaves])
+octave_partitions = StaticPartitionsDefinition([str(n) for n in _LOADED.octaves])
 class_octave_partitions = MultiPartitionsDefinition(
     {AUDIO_CLASS: audio_class_partitions, OCTAVE: octave_partitions}
 )
+
+
+def class_backfill_policy(classes_per_run: int) -> BackfillPolicy:
+    """How a backfill of the per-class assets (and of ``octave_spectrograms``, per octave) becomes
+    runs: ``multi_run(K)`` — ceil(N/K) runs of K classes, which Dagster's backfill daemon launches
+    side by side (on Slurm, on as many nodes), each run's steps one job looping over its K classes —
+    or, for K = 0, ``single_run()``: one run for any N, which `dagster asset materialize
+    --partition-range` requires."""
+    return BackfillPolicy.single_run() if classes_per_run == 0 else BackfillPolicy.multi_run(classes_per_run)
+
+
+CLASS_BACKFILL = class_backfill_policy(_LOADED.classes_per_run)
 
 
 def class_octave_key(audio_class: str, octave: int | str) -> MultiPartitionKey:

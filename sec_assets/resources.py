@@ -26,8 +26,9 @@ from pydantic import model_validator
 from sec_assets.core.settings import Settings, load_settings, validated
 from sec_assets.executor.protocol import install_time_limit_handler
 
-# fixed when the code location loads (they define the partitions), so not a per-run setting
-NOT_PER_RUN = ("octaves",)
+# fixed when the code location loads (they define the partitions and the backfill policies), so
+# not per-run settings
+NOT_PER_RUN = ("octaves", "classes_per_run")
 
 
 class SecResourceBase(ConfigurableResource):

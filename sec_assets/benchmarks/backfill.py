@@ -52,6 +52,7 @@ def run_dagster(work: Path, names: list[str], models: Path) -> tuple[float, str]
     env = {
         **os.environ,
         "SEC_EXECUTOR": "slurm",
+        "SEC_CLASSES_PER_RUN": "0",  # one run for the range: --partition-range needs single_run
         "SEC_SUBMITIT_POLL_S": "1",
         "SEC_SUBMITIT_FOLDER": str(work / "submitit"),
         "SEC_SLURM_CPUS": "1",

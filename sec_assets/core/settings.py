@@ -63,6 +63,7 @@ ENV_FIELDS = {
     "SEC_MLFLOW_TRACKING_URI": "mlflow_tracking_uri",
     "SEC_MLFLOW_UI_URL": "mlflow_ui_url",
     "SEC_INBOX": "inbox",
+    "SEC_CLASSES_PER_RUN": "classes_per_run",
 }
 TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql")
 
@@ -340,6 +341,13 @@ class RuntimeSettings(_Group):
     seed: int = Field(0, description="global seed; every record's randomness derives from it and its key")
     torch_threads: NonNegativeInt = Field(
         0, description="torch threads of a step; 0: the CPUs the step was given (Slurm or affinity)"
+    )
+    classes_per_run: NonNegativeInt = Field(
+        25,
+        description="K: a backfill over N classes is ceil(N/K) runs per per-class asset (per octave for "
+        "octave_spectrograms), each run one Slurm job per step looping over its K classes; 0: one run "
+        "for any N (needed by `dagster asset materialize --partition-range`); fixed when the code "
+        "location loads (SEC_CLASSES_PER_RUN)",
     )
 
 

@@ -23,7 +23,6 @@ import polars as pl
 from dagster import (
     AllPartitionMapping,
     AssetExecutionContext,
-    BackfillPolicy,
     BetaWarning,
     DagsterExecutionInterruptedError,
     Failure,
@@ -56,9 +55,6 @@ R = TypeVar("R")
 # A step whose job ended without a result (scancel, node failure, preemption) is run again once;
 # every write is atomic and clap_embeddings resumes from its committed shards.
 STEP_RETRY = RetryPolicy(max_retries=1, delay=2)
-# A backfill of many classes is one run whose per-class steps each loop over all its partitions:
-# one Slurm job (one queue wait, one interpreter start) per step instead of one per class.
-ONE_RUN = BackfillPolicy.single_run()
 SEGMENT_SHARD = 64  # segments per Parquet file: bounds memory by the shard, not the class
 # the columns of a step's failure table in the UI (the catalog's ``failures`` view has them all)
 FAILURE_COLUMNS = {
@@ -252,7 +248,8 @@ def slurm_metadata() -> dict[str, Any]:
 def each_partition(
     context: AssetExecutionContext, one: Callable[[str], MaterializeResult]
 ) -> MaterializeResult:
-    """Run ``one`` for every partition of this run (one, or a whole range under ``ONE_RUN``).
+    """Run ``one`` for every partition of this run (one, or a range under ``CLASS_BACKFILL``:
+    one Slurm job, one queue wait and one interpreter start per step for its K classes).
 
     Each partition is written and catalogued on its own; a range reports a per-partition table.
     """

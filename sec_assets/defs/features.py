@@ -17,7 +17,6 @@ from sec_assets.core.store import catalog, storage
 from sec_assets.defs._shared import (
     BY_CLASS,
     FAILURE_COLUMNS,
-    ONE_RUN,
     SEGMENT_SHARD,
     STEP_RETRY,
     Written,
@@ -29,7 +28,13 @@ from sec_assets.defs._shared import (
     unchanged,
     upstream,
 )
-from sec_assets.partitions import AUDIO_CLASS, OCTAVE, audio_class_partitions, class_octave_partitions
+from sec_assets.partitions import (
+    AUDIO_CLASS,
+    CLASS_BACKFILL,
+    OCTAVE,
+    audio_class_partitions,
+    class_octave_partitions,
+)
 from sec_assets.resources import SecResource
 
 GROUP = "features"
@@ -46,7 +51,7 @@ def _loaded_clap(
 
 @asset(
     partitions_def=audio_class_partitions,
-    backfill_policy=ONE_RUN,
+    backfill_policy=CLASS_BACKFILL,
     deps=[AssetDep("augmented_segments")],
     code_version="2",
     group_name=GROUP,
@@ -149,6 +154,7 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
 
 @asset(
     partitions_def=class_octave_partitions,
+    backfill_policy=CLASS_BACKFILL,  # per octave: ceil(N/K) runs of K classes
     deps=[AssetDep("augmented_segments", partition_mapping=BY_CLASS)],
     code_version="2",
     group_name=GROUP,
@@ -159,9 +165,15 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
 )
 @asset_boundary
 def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
+    return each_partition(context, lambda partition: _octave_spectrograms_one(context, sec, partition))
+
+
+def _octave_spectrograms_one(
+    context: AssetExecutionContext, sec: SecResource, partition: str
+) -> MaterializeResult:
     cfg = sec.settings
     spec = cfg.spectrograms
-    keys = context.partition_key.keys_by_dimension
+    keys = class_octave_partitions.get_partition_key_from_str(partition).keys_by_dimension
     key, n = keys[AUDIO_CLASS], int(keys[OCTAVE])
     home = sec.home_path
     params = cfg.level_params(n)
@@ -169,7 +181,6 @@ def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> Mat
     device = resolve_device(spec.spectrogram_device)
     if device == "cpu":
         torch.set_num_threads(sec.cpu_count())
-    partition = str(context.partition_key)
     dims = {AUDIO_CLASS: key, OCTAVE: str(n)}
     lineage_params = {
         **vars(params),

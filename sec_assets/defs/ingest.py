@@ -25,7 +25,6 @@ from sec_assets.core.settings import AUGMENTED_SPLITS
 from sec_assets.core.store import catalog, stat_cache, storage
 from sec_assets.defs._shared import (
     FAILURE_COLUMNS,
-    ONE_RUN,
     SEGMENT_SHARD,
     STEP_RETRY,
     Written,
@@ -38,7 +37,7 @@ from sec_assets.defs._shared import (
     unchanged,
     upstream,
 )
-from sec_assets.partitions import AUDIO_CLASS, audio_class_partitions
+from sec_assets.partitions import AUDIO_CLASS, CLASS_BACKFILL, audio_class_partitions
 from sec_assets.resources import SecResource
 
 GROUP = "ingest"
@@ -47,7 +46,7 @@ HAS_SEGMENTS = "has_segments"  # the asset check on augmented_segments
 
 @asset(
     partitions_def=audio_class_partitions,
-    backfill_policy=ONE_RUN,
+    backfill_policy=CLASS_BACKFILL,
     code_version="2",
     group_name=GROUP,
     description="Every file under the class folder (recursive, hidden entries ignored): format, "
@@ -127,7 +126,7 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
 
 @asset(
     partitions_def=audio_class_partitions,
-    backfill_policy=ONE_RUN,
+    backfill_policy=CLASS_BACKFILL,
     deps=[AssetDep("raw_manifest"), AssetDep("splits")],
     code_version="4",
     retry_policy=STEP_RETRY,

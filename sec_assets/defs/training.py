@@ -36,7 +36,6 @@ from sec_assets.core.tracking.store import cluster_warning, tracking
 from sec_assets.defs._shared import (
     ALL,
     BY_OCTAVE,
-    ONE_RUN,
     STEP_RETRY,
     Written,
     asset_boundary,
@@ -50,7 +49,13 @@ from sec_assets.defs._shared import (
     unchanged,
     upstream,
 )
-from sec_assets.partitions import AUDIO_CLASS, OCTAVE, audio_class_partitions, octave_partitions
+from sec_assets.partitions import (
+    AUDIO_CLASS,
+    CLASS_BACKFILL,
+    OCTAVE,
+    audio_class_partitions,
+    octave_partitions,
+)
 from sec_assets.resources import SecResource
 
 GROUP = "training"
@@ -60,7 +65,7 @@ TRAINING_READS = ("train", "es", "valid")  # fit, early stopping, selection; nev
 
 @asset(
     partitions_def=audio_class_partitions,
-    backfill_policy=ONE_RUN,
+    backfill_policy=CLASS_BACKFILL,
     deps=[AssetDep("raw_manifest")],
     code_version="2",
     group_name=GROUP,

@@ -47,10 +47,12 @@ CAMPAIGN_KEYS = ("name", "description", "settings", "run", "tasks")
 TASK_KEYS = ("description", "settings", "formats", "octaves", "run")
 RUN_KEYS = ("where", "executor", "requests")
 WHERE = ("local", "slurm")
-# chosen by the campaign, not by an overlay: the task's home, and the octaves (the task key)
+# chosen by the campaign, not by an overlay: the task's home, and the octaves (the task key);
+# fixed when the code location loads: the backfill chunk size
 RESERVED = {
     "home": "each task's home is <home>/campaigns/<campaign>/<task>",
     "octaves": "use the task's octaves:",
+    "classes_per_run": "it is fixed when the code location loads (sec.yaml or SEC_CLASSES_PER_RUN)",
 }
 REQUEST_TYPES: dict[str, type] = {
     "gpus": int,
