@@ -2,13 +2,16 @@
 
 Prints the plan (which runs, against a per-partition loop), checks that a ``dagster-daemon``
 serves the instance (else nothing is submitted), submits the asset backfill and, with
-``--wait``, follows it to the end: exit status 0 when every run succeeded. Dagster is imported
-only when the command runs, so the rest of ``sec-assets`` starts fast.
+``--wait``, follows it to the end: exit status 0 when every run succeeded. The backfill belongs
+to the instance, not to this process: Ctrl-C stops following it, ``--cancel ID`` (or *Cancel* on
+the UI's page) cancels it — the daemon terminates its runs, and the executor scancels their
+jobs. Dagster is imported only when the command runs, so the rest of ``sec-assets`` starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the runs it would become; submit nothing")
     p.add_argument("--wait", action="store_true", help="follow it until every run has ended")
     p.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    p.add_argument("--cancel", metavar="ID", help="cancel backfill ID (its runs are terminated) and exit")
+    p.add_argument(
+        "-m",
+        "--module",
+        default="sec_assets.definitions",
+        help="the code location's module, as dagster's -m (default sec_assets.definitions)",
+    )
     p.set_defaults(func=cmd_backfill)
 
 
@@ -34,6 +44,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from sec_assets.backfill.plan import (
         DAEMON_STALE_S,
         BackfillError,
+        cancel,
         daemon_age,
         follow,
         plan,
@@ -43,12 +54,15 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     )
     from sec_assets.cli import ensure_dagster_home
     from sec_assets.core.settings import load_settings
-    from sec_assets.definitions import defs
     from sec_assets.defs.inference import ASSETS as INFERENCE
 
     settings = load_settings()
     ensure_dagster_home(settings)
+    defs = importlib.import_module(args.module).defs
     with DagsterInstance.get() as instance:
+        if args.cancel:
+            print(cancel(instance, args.cancel).line())
+            return 0
         chosen, classes, octaves = targets(
             defs,
             instance,
@@ -78,5 +92,6 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         print(f"backfill {backfill_id} submitted: the UI's Backfills page, /runs/b/{backfill_id}")
         if not args.wait:
             return 0
+        print("following it (Ctrl-C stops following; the backfill goes on)")
         final = follow(instance, backfill_id, print, timeout_s=args.timeout)
         return 0 if succeeded(final) else 1

@@ -228,6 +228,17 @@ def progress(instance: DagsterInstance, backfill_id: str) -> Progress:
     return Progress(backfill.status, Counter(r.status.value for r in runs))
 
 
+def cancel(instance: DagsterInstance, backfill_id: str) -> Progress:
+    """Ask the daemon to cancel the backfill, as the UI's *Cancel* does: it terminates the
+    backfill's runs (on Slurm the executor scancels their jobs) and then marks it canceled."""
+    backfill = instance.get_backfill(backfill_id)
+    if backfill is None:
+        raise BackfillError(f"no backfill {backfill_id!r} in this instance (DAGSTER_HOME)")
+    if backfill.status not in ENDED:
+        instance.update_backfill(backfill.with_status(BulkActionStatus.CANCELING))
+    return progress(instance, backfill_id)
+
+
 def follow(
     instance: DagsterInstance,
     backfill_id: str,

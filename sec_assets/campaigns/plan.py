@@ -3,7 +3,8 @@
 1. ``features`` — ``class_features`` (manifest, splits, segments, CLAP embeddings) over the
    classes, one run per contiguous range of class partitions (``BackfillPolicy.single_run``: on
    Slurm each asset is one job looping over the classes);
-2. ``spectrograms`` — ``octave_features``, one run per class × octave of the task;
+2. ``spectrograms`` — ``octave_features``, per octave of the task one run per range of its
+   classes (a multi-partition range ``a|3...z|3`` is those classes at that octave);
 3. ``train`` — ``retrain_octave`` (train, evaluate, gate), one run per octave;
 4. ``summary`` — ``retrain_summary`` (zero-shot baseline, octave comparison), one run.
 
@@ -61,9 +62,13 @@ def task_plan(task: Task, classes: Sequence[str], registered: Sequence[str]) -> 
     return [
         [Step("features", class_features_job.name, partition_range=r) for r in ranges(classes, registered)],
         [
-            Step("spectrograms", octave_features_job.name, partition=str(class_octave_key(c, n)))
-            for c in sorted(classes)
+            Step(
+                "spectrograms",
+                octave_features_job.name,
+                partition_range=(str(class_octave_key(a, n)), str(class_octave_key(b, n))),
+            )
             for n in task.octaves
+            for a, b in ranges(classes, registered)
         ],
         [Step("train", retrain_octave_job.name, partition=str(n)) for n in task.octaves],
         [Step("summary", retrain_summary_job.name)],

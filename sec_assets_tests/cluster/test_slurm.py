@@ -3,12 +3,10 @@ slurmdbd + MariaDB), driven through ``dagster asset materialize`` as a user woul
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -17,194 +15,33 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from sec_assets.testing.demo_data import write_demo_dataset
+from sec_assets_tests.cluster.helpers import (
+    launch,
+    run_events,
+    settled,
+    settled_states,
+    wait_for_step_start,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="module")
-def slurm(tmp_path_factory):
-    state = tmp_path_factory.mktemp("slurm")
-    env = {**os.environ, "SEC_SLURM_PORT": os.environ.get("SEC_TEST_SLURM_PORT", "17800")}
-    up = subprocess.run(
-        ["bash", str(REPO / "scripts/local_slurm.sh"), "up", str(state)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert up.returncode == 0, up.stderr[-3000:]
-    yield state / "slurm.conf"
-    subprocess.run(["bash", str(REPO / "scripts/local_slurm.sh"), "down", str(state)], env=env, check=False)
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    """The cluster profile's PostgreSQL (scripts/local_postgres.sh), one database per test."""
-    # not under pytest's tmp dir: that is private to root, and the server runs as `postgres`
-    state = Path(tempfile.mkdtemp(prefix="sec-pg-"))
-    port = os.environ.get("SEC_TEST_PG_PORT", "15433")
-    env = {**os.environ, "SEC_PG_PORT": port}
-    up = subprocess.run(
-        ["bash", str(REPO / "scripts/local_postgres.sh"), "up", str(state)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert up.returncode == 0, up.stderr[-3000:]
-    yield port
-    subprocess.run(
-        ["bash", str(REPO / "scripts/local_postgres.sh"), "down", str(state)], env=env, check=False
-    )
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(postgres):
-    """The cluster's MLflow tracking server (scripts/local_mlflow.sh) on the Postgres above: the
-    steps of every node log to it, never to a shared SQLite file."""
-    state = Path(tempfile.mkdtemp(prefix="sec-mlflow-"))
-    env = {
-        **os.environ,
-        "SEC_MLFLOW_PORT": os.environ.get("SEC_TEST_MLFLOW_PORT", "15501"),
-        "SEC_MLFLOW_BIN": str(BIN),
-        "SEC_MLFLOW_BACKEND": f"postgresql+psycopg2://dagster:dagster@127.0.0.1:{postgres}/mlflow",
-    }
-    script = str(REPO / "scripts/local_mlflow.sh")
-    up = subprocess.run(["bash", script, "up", str(state)], env=env, capture_output=True, text=True)
-    assert up.returncode == 0, up.stderr[-3000:]
-    exports = subprocess.run(["bash", script, "env", str(state)], env=env, capture_output=True, text=True)
-    yield exports.stdout.strip().removeprefix("export ").split("=", 1)[1]
-    subprocess.run(["bash", script, "down", str(state)], env=env, check=False)
-
-
-@pytest.fixture
-def cluster_env(slurm, postgres, mlflow_server, tmp_path, model_store, monkeypatch):
-    """Environment of a user on the cluster: SLURM_CONF, SEC_EXECUTOR=slurm, shared homes, and
-    the Postgres cluster profile (dagster.cluster.yaml) as the Dagster instance."""
-    dagster_home = tmp_path / "dagster"
-    dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text((REPO / "dagster.cluster.yaml").read_text())
-    database = f"t_{uuid.uuid4().hex[:12]}"
-    subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            postgres,
-            "-U",
-            "dagster",
-            "-d",
-            "dagster",
-            "-q",
-            "-c",
-            f"CREATE DATABASE {database}",
-        ],
-        check=True,
-    )
-    pg = {
-        "DAGSTER_PG_HOST": "127.0.0.1",
-        "DAGSTER_PG_PORT": postgres,
-        "DAGSTER_PG_USER": "dagster",
-        "DAGSTER_PG_PASSWORD": "dagster",
-        "DAGSTER_PG_DB": database,
-    }
-    for k, v in pg.items():
-        monkeypatch.setenv(k, v)
-    env = {
-        **pg,
-        **os.environ,
-        "SLURM_CONF": str(slurm),
-        "SEC_EXECUTOR": "slurm",
-        "SEC_SUBMITIT_POLL_S": "1",
-        "SEC_SUBMITIT_FOLDER": str(tmp_path / "submitit"),
-        "SEC_SLURM_CPUS": "1",
-        "SEC_SLURM_MEM_GB": "1",
-        "SEC_HOME": str(tmp_path / "home"),
-        "SEC_AUDIO_ROOT": str(tmp_path / "landing"),
-        "SEC_MODELS": str(model_store),
-        "SEC_ALLOW_RANDOM_INIT": "1",
-        "SEC_MLFLOW_TRACKING_URI": mlflow_server,
-        "SEC_MLFLOW_EXPERIMENT": f"cluster-{database}",
-        "DAGSTER_HOME": str(dagster_home),
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1",
-    }
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("SLURM_CONF", str(slurm))
-    return env
-
-
-def _materialize(env, module, select, partition=None, **popen):
-    args = [str(BIN / "dagster"), "asset", "materialize", "-m", module, "--select", select]
-    if partition:
-        args += ["--partition", partition]
-    return subprocess.Popen(
-        args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
-    )
-
-
-def _sacct(name_prefix: str) -> list[dict[str, str]]:
-    fields = ["JobID", "JobName", "State", "NodeList", "AllocTRES", "Elapsed", "ExitCode"]
-    out = subprocess.run(
-        ["sacct", "-X", "-P", "-n", "-S", "now-1hours", "-o", ",".join(fields)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rows = [dict(zip(fields, line.split("|"), strict=True)) for line in out.splitlines() if line]
-    return [r for r in rows if r["JobName"].startswith(name_prefix)]
-
-
-def _settled(prefix: str, timeout: float = 30) -> list[dict[str, str]]:
-    """sacct rows of the prefix once none is still running (accounting lags the step a little)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = _sacct(prefix)
-        busy = any(r["State"] in ("PENDING", "RUNNING", "COMPLETING") for r in rows)
-        if not busy or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.5)
-
-
-def _settled_states(prefix: str) -> dict[str, str]:
-    """attempt → sacct state."""
-    return {r["JobName"].rsplit("-", 1)[1]: r["State"] for r in _settled(prefix)}
-
-
-def _wait_for_step_start(submitit_folder: Path, job_name_part: str, timeout: float = 180) -> str:
-    """Job id of the first job whose name contains ``job_name_part`` once its step has started."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T"], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            job_id, name, state = line.split("|")
-            if job_name_part in name and state == "RUNNING":
-                errs = list(submitit_folder.glob(f"*/{job_id}_0_log.err"))
-                if errs and "STEP_START" in errs[0].read_text(errors="replace"):
-                    return job_id
-        time.sleep(0.5)
-    raise AssertionError(f"no running job with a started step named *{job_name_part}*")
-
-
-def _run_events(instance: DagsterInstance, run_id: str, kind: DagsterEventType):
-    return [e.dagster_event for e in instance.all_logs(run_id, of_type=kind)]
-
-
 def test_class_partition_runs_one_slurm_job_per_step_on_the_right_nodes(cluster_env, tmp_path):
     write_demo_dataset(tmp_path / "landing", files_per_class=2)
     scan = subprocess.run([str(BIN / "sec-assets"), "scan"], env=cluster_env, capture_output=True, text=True)
     assert scan.returncode == 0, scan.stderr
-    done = _materialize(
+    done = launch(
         cluster_env,
         "sec_assets.definitions",
         "raw_manifest,splits,augmented_segments,clap_embeddings",
         "tone",
     ).communicate(timeout=600)[0]
     assert "RUN_SUCCESS" in done, done[-4000:]
-    spectra = _materialize(
-        cluster_env, "sec_assets.definitions", "octave_spectrograms", "tone|3"
-    ).communicate(timeout=600)[0]
+    spectra = launch(cluster_env, "sec_assets.definitions", "octave_spectrograms", "tone|3").communicate(
+        timeout=600
+    )[0]
     assert "RUN_SUCCESS" in spectra, spectra[-4000:]
     with DagsterInstance.get() as instance:
         assert "PostgresRunStorage" in type(instance.run_storage).__name__  # the cluster profile
@@ -212,7 +49,7 @@ def test_class_partition_runs_one_slurm_job_per_step_on_the_right_nodes(cluster_
         assert len(runs) == 2 and all(r.is_success for r in runs)
         jobs = {}
         for run in runs:
-            for row in _settled(f"sec-{run.run_id[:8]}-"):
+            for row in settled(f"sec-{run.run_id[:8]}-"):
                 jobs[row["JobName"].split("-", 2)[2]] = row
         steps = [
             "raw_manifest-a0",
@@ -242,7 +79,7 @@ def test_class_partition_runs_one_slurm_job_per_step_on_the_right_nodes(cluster_
         engine = [
             e
             for run in runs
-            for e in _run_events(instance, run.run_id, DagsterEventType.ENGINE_EVENT)
+            for e in run_events(instance, run.run_id, DagsterEventType.ENGINE_EVENT)
             if e.step_key == "clap_embeddings"
         ]
         finished = [e for e in engine if e.message and e.message.startswith("Slurm job ")]
@@ -254,27 +91,27 @@ def test_class_partition_runs_one_slurm_job_per_step_on_the_right_nodes(cluster_
 
 def test_scancel_becomes_a_clear_failure_and_the_retry_succeeds(cluster_env, tmp_path):
     env = {**cluster_env, "SEC_TEST_SLEEP_S": "120"}
-    proc = _materialize(env, "sec_assets_tests.cluster.slurm_defs", "sleepy")
-    job_id = _wait_for_step_start(tmp_path / "submitit", "-sleepy-a0")
+    proc = launch(env, "sec_assets_tests.cluster.slurm_defs", "sleepy")
+    job_id = wait_for_step_start(tmp_path / "submitit", "-sleepy-a0")
     subprocess.run(["scancel", job_id], check=True)
     out = proc.communicate(timeout=300)[0]
     assert proc.returncode == 0 and "RUN_SUCCESS" in out, out[-4000:]
     with DagsterInstance.get() as instance:
         run = instance.get_runs()[0]
-        retries = _run_events(instance, run.run_id, DagsterEventType.STEP_UP_FOR_RETRY)
+        retries = run_events(instance, run.run_id, DagsterEventType.STEP_UP_FOR_RETRY)
         assert len(retries) == 1
         message = retries[0].step_retry_data.error.message
         assert f"Slurm job {job_id}" in message and "CANCELLED" in message and "stderr tail" in message
         meta = instance.get_latest_materialization_event(AssetKey("sleepy")).asset_materialization.metadata
         assert meta["attempt"].value == 1
-    states = _settled_states(f"sec-{run.run_id[:8]}-sleepy")
+    states = settled_states(f"sec-{run.run_id[:8]}-sleepy")
     assert states["a0"].startswith("CANCELLED") and states["a1"] == "COMPLETED"
 
 
 def test_cancelling_the_run_leaves_no_slurm_job(cluster_env, tmp_path):
     env = {**cluster_env, "SEC_TEST_SLEEP_S": "300"}
-    proc = _materialize(env, "sec_assets_tests.cluster.slurm_defs", "sleepy")
-    _wait_for_step_start(tmp_path / "submitit", "-sleepy-a0")
+    proc = launch(env, "sec_assets_tests.cluster.slurm_defs", "sleepy")
+    wait_for_step_start(tmp_path / "submitit", "-sleepy-a0")
     proc.send_signal(signal.SIGINT)  # what Dagster's run termination does to the run worker
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode != 0
@@ -288,17 +125,17 @@ def test_cancelling_the_run_leaves_no_slurm_job(cluster_env, tmp_path):
             break
         time.sleep(0.5)
     assert prefix not in queued, f"jobs left behind: {queued}\n{out[-2000:]}"
-    assert all(s.startswith("CANCELLED") for s in _settled_states(prefix).values())
+    assert all(s.startswith("CANCELLED") for s in settled_states(prefix).values())
 
 
 def test_time_limit_fails_with_a_clear_message(cluster_env):
     env = {**cluster_env, "SEC_SLURM_SIGNAL_DELAY_S": "45"}
-    proc = _materialize(env, "sec_assets_tests.cluster.slurm_defs", "over_time")
+    proc = launch(env, "sec_assets_tests.cluster.slurm_defs", "over_time")
     out = proc.communicate(timeout=300)[0]
     assert proc.returncode != 0
     with DagsterInstance.get() as instance:
         run = instance.get_runs()[0]
-        failures = _run_events(instance, run.run_id, DagsterEventType.STEP_FAILURE)
+        failures = run_events(instance, run.run_id, DagsterEventType.STEP_FAILURE)
     assert len(failures) == 1, out[-3000:]
     text = failures[0].step_failure_data.error.to_string()  # the asset's exception is in the cause
     # Slurm delivers the early signal on its periodic time-limit check: usually the step stops
@@ -348,7 +185,7 @@ def test_backfill_of_20_classes_is_one_run_of_three_jobs(cluster_env, tmp_path):
             assert instance.get_materialized_partitions(AssetKey(asset)) == set(names)
         # an orchestrator that restarted finds the step's job again in the event log
         again = recorded_job(instance, run.run_id, "clap_embeddings", tmp_path / "submitit")
-    jobs = _settled(f"sec-{run.run_id[:8]}-")
+    jobs = settled(f"sec-{run.run_id[:8]}-")
     assert sorted(j["JobName"].split("-", 2)[2] for j in jobs) == [
         "augmented_segments-a0",
         "clap_embeddings-a0",
@@ -409,7 +246,7 @@ def test_octaves_train_concurrently_on_nodes_and_log_to_one_mlflow_server(cluste
                     instance=instance,
                 ).success
     procs = [
-        _materialize(env, "sec_assets.definitions", "trained_classifier,evaluation_report", octave)
+        launch(env, "sec_assets.definitions", "trained_classifier,evaluation_report", octave)
         for octave in ("3", "12")
     ]
     for out in [p.communicate(timeout=900)[0] for p in procs]:
@@ -463,9 +300,9 @@ def test_a_slurm_campaign_task_runs_each_step_as_a_job_with_its_requests(cluster
     assert done.returncode == 0, out[-4000:]
     with DagsterInstance.get() as instance:
         runs = instance.get_runs()
-        assert len(runs) == 1 + 2 + 1 + 1 and all(r.is_success for r in runs)
+        assert len(runs) == 1 + 1 + 1 + 1 and all(r.is_success for r in runs)  # ranges: one run a stage
         assert {r.tags["sec/campaign"] for r in runs} == {"lossless"}
-        jobs = [row for run in runs for row in _settled(f"sec-{run.run_id[:8]}-")]
+        jobs = [row for run in runs for row in settled(f"sec-{run.run_id[:8]}-")]
     names = sorted(j["JobName"].split("-", 2)[2] for j in jobs)
     assert names == sorted(
         [
@@ -473,7 +310,7 @@ def test_a_slurm_campaign_task_runs_each_step_as_a_job_with_its_requests(cluster
             "splits-a0",
             "augmented_segments-a0",
             "clap_embeddings-a0",
-            *["octave_spectrograms-a0"] * 2,
+            "octave_spectrograms-a0",  # both classes at 1/1 in one job
             "trained_classifier-a0",
             "evaluation_report-a0",
             "zero_shot_baseline-a0",
