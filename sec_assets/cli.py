@@ -267,9 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=cmd_models_fetch)
     from sec_assets.backfill.command import add_parser as add_backfill_parser
     from sec_assets.campaigns.commands import add_parser as add_campaign_parser  # (imports this module)
+    from sec_assets.recover import add_parser as add_recover_parser
 
     add_backfill_parser(sub)
     add_campaign_parser(sub)
+    add_recover_parser(sub)
     return parser
 
 

@@ -26,8 +26,10 @@ from dagster._utils.interrupts import check_captured_interrupt
 
 from sec_assets.executor.config import CONFIG_SCHEMA, SubmititConfig, job_name, step_requests
 from sec_assets.executor.node import run_dagster_step
+from sec_assets.executor.recovery import ORCHESTRATOR_EVENT, orchestrator_metadata
 from sec_assets.executor.report import PostJobEvent, failure_reason, post_job_event
-from sec_assets.executor.sacct import SacctPoller, base_state, is_terminal
+from sec_assets.executor.sacct import NODE_FAILURES, SacctPoller, base_state, is_terminal
+from sec_assets.executor.usage import run_summary
 
 
 @dataclass(eq=False)
@@ -42,6 +44,7 @@ class JobRecord:
     job: Any = None  # the submitit Job (None after an orchestrator restart)
     step_ended: float | None = None  # monotonic time the executor saw the step's last event
     reported: bool = False  # the post-job engine event was emitted
+    excluded: list[str] = field(default_factory=list)  # nodes this job was kept off (--exclude)
 
     @property
     def stdout(self) -> Path:
@@ -61,12 +64,14 @@ def recorded_job(instance: Any, run_id: str, step_key: str, folder: Path) -> Job
             continue
         meta = event.engine_event_data.metadata
         if "submitit_job_id" in meta and "job_name" in meta:
+            excluded = str(meta["excluded_nodes"].value) if "excluded_nodes" in meta else "none"
             return JobRecord(
                 str(meta["submitit_job_id"].value),
                 str(meta["job_name"].value),
                 step_key,
                 int(meta["attempt"].value),
                 folder / run_id,
+                excluded=[n for n in excluded.split(",") if n and n != "none"],
             )
     return None
 
@@ -97,7 +102,9 @@ class SubmititStepHandler(StepHandler):
         folder.mkdir(mode=0o700, exist_ok=True)
         return folder
 
-    def _executor(self, folder: Path, req: Mapping[str, Any], name: str) -> submitit.AutoExecutor:
+    def _executor(
+        self, folder: Path, req: Mapping[str, Any], name: str, exclude: list[str] | None = None
+    ) -> submitit.AutoExecutor:
         mode = self.config.mode
         kwargs: dict[str, Any] = {}
         if mode == "slurm":
@@ -108,6 +115,8 @@ class SubmititStepHandler(StepHandler):
         params: dict[str, Any] = {"name": name, "timeout_min": int(req["time_min"])}
         if mode == "slurm":
             extra = {"no_requeue": True, **self.config.extra}
+            if exclude:
+                extra["exclude"] = ",".join(exclude)
             if self.config.account:
                 extra["account"] = self.config.account
             params.update(
@@ -135,17 +144,19 @@ class SubmititStepHandler(StepHandler):
         name = job_name(run.run_id, step_key, attempt)
         folder = self._folder(run.run_id)
         env = {e["name"]: e["value"] for e in ctx.execute_step_args.get_command_env()}
-        ex = self._executor(folder, req, name)
+        exclude, why = self._nodes_to_avoid(ctx, step_key) if attempt > 0 else ([], "")
+        ex = self._executor(folder, req, name, exclude)
         job = ex.submit(run_dagster_step, env, self.config.signal_delay_s)
-        record = JobRecord(str(job.job_id), name, step_key, attempt, folder, job=job)
+        record = JobRecord(str(job.job_id), name, step_key, attempt, folder, job=job, excluded=exclude)
         self.jobs[(run.run_id, step_key)] = record
         yield DagsterEvent.engine_event(
             ctx.get_step_context(step_key),
             f"Submitted step {step_key} (attempt {attempt}) as {self.config.mode} job {record.job_id} "
             f"'{name}': partition {req['partition']}, {req['cpus']} CPUs, {req['gpus']} GPUs, "
-            f"{req['mem_gb']} GB, {req['time_min']} min",
+            f"{req['mem_gb']} GB, {req['time_min']} min{why}",
             EngineEventData(
                 metadata={
+                    "excluded_nodes": ",".join(exclude) or "none",
                     "submitit_job_id": record.job_id,
                     "job_name": name,
                     "attempt": attempt,
@@ -158,6 +169,29 @@ class SubmititStepHandler(StepHandler):
                 }
             ),
         )
+
+    def _nodes_to_avoid(self, ctx: StepHandlerContext, step_key: str) -> tuple[list[str], str]:
+        """A retry stays off the nodes where an earlier attempt's job failed with its node
+        (``NODE_FAIL``, ``BOOT_FAIL``): those, and what that attempt excluded; and a note why."""
+        previous = self._record(ctx, step_key)
+        if previous is None or self.config.mode != "slurm":
+            return [], ""
+        info = self.poller.states(sorted(self._watched_ids() | {previous.job_id}), force=True).get(
+            previous.job_id, {}
+        )
+        state, node = base_state(info), info.get("NodeList", "")
+        exclude = list(previous.excluded)
+        if (
+            state in NODE_FAILURES
+            and node
+            and node not in ("None assigned", "(null)")
+            and node not in exclude
+        ):
+            exclude.append(node)
+        why = (
+            f"; excluding {','.join(exclude)} (job {previous.job_id} ended {state} there)" if exclude else ""
+        )
+        return exclude, why
 
     def _record(self, ctx: StepHandlerContext, step_key: str) -> JobRecord | None:
         """The step's latest job, from memory or — after a restart — from the run's engine events."""
@@ -259,9 +293,16 @@ class SubmititExecutor(StepDelegatingExecutor):
     def __init__(self, handler: SubmititStepHandler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._handler = handler
+        self._used: list[tuple[str, Mapping[str, Any]]] = []  # (step key, post-job figures)
 
     def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[DagsterEvent]:
         handler = self._handler
+        owner = orchestrator_metadata()  # read by `sec-assets recover` if this process dies
+        yield DagsterEvent.engine_event(
+            plan_context,
+            f"{ORCHESTRATOR_EVENT}{owner['orchestrator_host']} pid {owner['orchestrator_pid']}",
+            EngineEventData(metadata=owner),
+        )
         for event in super().execute(plan_context, execution_plan):
             yield event
             if event.step_key and (
@@ -276,11 +317,17 @@ class SubmititExecutor(StepDelegatingExecutor):
         while handler.awaiting:
             time.sleep(handler.config.poll_interval_s)
             self._report(plan_context, execution_plan, wait=not check_captured_interrupt())
+        summary = run_summary(self._used)
+        if summary is not None:  # node-hours per step (asset) of the run, in the run's log
+            message, total, table = summary
+            data = EngineEventData(metadata={"node_hours_total": total, "by_step": MetadataValue.md(table)})
+            DagsterEvent.engine_event(plan_context, message, data)
 
     def _report(self, plan_context: Any, execution_plan: Any, wait: bool) -> None:
         if not self._handler.awaiting:
             return
         for post in self._handler.finished_jobs(wait):
+            self._used.append((post.step_key, post.metadata))
             step = execution_plan.get_step_by_key(post.step_key)
             DagsterEvent.engine_event(
                 plan_context.for_step(step), post.message, EngineEventData(metadata=post.metadata)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sec_assets.executor.protocol import STOP_REPEAT_S, TIME_LIMIT_NOTICE, TIME_LIMIT_SIGNAL, step_env
+from sec_assets.executor.usage import GpuSampler
 
 
 def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
@@ -71,6 +72,10 @@ def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
 
     handlers = {signal.SIGTERM: terminated, signal.SIGUSR2: forward}  # USR2: not submitit's requeue
     previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()} if in_main else {}
+    # the job's GPUs, sampled while the step runs (a line in stderr the executor reads back)
+    sampler = GpuSampler.for_this_job() if in_main else None
+    if sampler is not None:
+        sampler.start()
     try:
         while True:
             try:
@@ -83,6 +88,9 @@ def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if sampler is not None:
+            sampler.stop()
+            print(sampler.line(), file=sys.stderr, flush=True)
     if code != 0:
         raise RuntimeError(f"the step process exited with code {code}")
     return code

@@ -11,6 +11,7 @@ from dagster import MetadataValue
 
 from sec_assets.executor.protocol import EARLY_SIGNAL_KILLED, TIME_LIMIT_NOTICE
 from sec_assets.executor.sacct import STATE_HINTS, base_state
+from sec_assets.executor.usage import gpu_usage, job_usage
 
 if TYPE_CHECKING:
     from sec_assets.executor.handler import JobRecord
@@ -71,7 +72,7 @@ def post_job_event(
             f"{mode.capitalize()} job {record.job_id} of {record.step_key}: {status}",
             {"submitit_job_id": record.job_id, "state": state, "job_finished": ended, **logs},
         )
-    figures = {
+    figures: dict[str, Any] = {
         "slurm_job_id": record.job_id,
         "slurm_state": state,
         "node": info.get("NodeList", "?"),
@@ -80,10 +81,23 @@ def post_job_event(
         "alloc_tres": info.get("AllocTRES", "?"),
         "exit_code": info.get("ExitCode", "?"),
     }
+    used = {**job_usage(info), **gpu_usage(tail(record.stderr, 200))}
+    figures.update(used)
+    efficiency = (
+        f", CPU efficiency {used['cpu_efficiency']:.0%}, {used['node_hours']:.4f} node-h"
+        if "cpu_efficiency" in used
+        else ""
+    )
+    gpu = (
+        f", GPU util avg {used['gpu_util_avg']:.0f} % / max {used['gpu_util_max']:.0f} %, "
+        f"GPU memory peak {used['gpu_mem_peak_mb']:.0f} MB"
+        if used.get("gpu_samples")
+        else ""
+    )
     return PostJobEvent(
         record.step_key,
         f"Slurm job {record.job_id} of {record.step_key}: {status} on {figures['node']}, elapsed "
         f"{figures['elapsed']}, MaxRSS {figures['max_rss']}, TRES {figures['alloc_tres']}, "
-        f"exit {figures['exit_code']}",
+        f"exit {figures['exit_code']}{efficiency}{gpu}",
         {**figures, "job_finished": ended, **logs},
     )

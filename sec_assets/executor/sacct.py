@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED"}
+NODE_FAILURES = {"NODE_FAIL", "BOOT_FAIL"}  # the job failed with its node: a retry avoids that node
 STATE_HINTS = {
     "TIMEOUT": "the job reached its Slurm time limit (raise time_min in the asset's sec/resources tag "
     "or the run tag sec/slurm/time_min)",
@@ -17,7 +18,7 @@ STATE_HINTS = {
     "OUT_OF_MEMORY": "the job ran out of memory (raise mem_gb)",
     "CANCELLED": "the job was cancelled (scancel, an administrator or preemption)",
     "PREEMPTED": "the job was preempted",
-    "NODE_FAIL": "the node failed",
+    "NODE_FAIL": "the node failed (a retry is kept off that node)",
     "BOOT_FAIL": "the node failed to boot",
     "DEADLINE": "the job passed its deadline",
     "FAILED": "the job's process exited with an error",
@@ -38,7 +39,19 @@ def is_terminal(state: str) -> bool:
 class SacctPoller:
     """Job states for many jobs from one ``sacct`` call, refreshed at most every ``interval`` s."""
 
-    FIELDS = ("JobID", "State", "ExitCode", "NodeList", "Elapsed", "MaxRSS", "AllocTRES")
+    FIELDS = (
+        "JobID",
+        "State",
+        "ExitCode",
+        "NodeList",
+        "Elapsed",
+        "MaxRSS",
+        "AllocTRES",
+        "ElapsedRaw",
+        "AllocCPUS",
+        "NNodes",
+        "TotalCPU",
+    )
 
     def __init__(self, interval: float) -> None:
         self.interval = interval

@@ -134,7 +134,9 @@ def test_the_example_campaign_runs_on_the_demo_data(tmp_path, model_store, monke
     assert " done " in seg5_line and "not started" in seg7_line
     assert "seg7: 4 run(s) of an older version of the task" in table
     with DagsterInstance.get() as instance:
-        assert len(instance.get_run_records(RunsFilter(tags={CAMPAIGN_TAG: "demo_segments"}))) == 8  # status started nothing
+        assert (
+            len(instance.get_run_records(RunsFilter(tags={CAMPAIGN_TAG: "demo_segments"}))) == 8
+        )  # status started nothing
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import subprocess
 from datetime import datetime
 
 import pytest
-from dagster import AssetKey, DagsterInstance, RunsFilter
+from dagster import AssetKey, DagsterEventType, DagsterInstance, RunsFilter
 
 from sec_assets_tests.cluster.helpers import BIN, REPO, settled, start_daemon, stop_daemon
 
@@ -55,6 +55,21 @@ def test_a_backfill_of_40_classes_with_k_10_is_4_runs_at_once_on_4_nodes(cluster
     starts = [datetime.fromisoformat(j["Start"]) for j in jobs]
     ends = [datetime.fromisoformat(j["End"]) for j in jobs]
     assert max(starts) < min(ends), jobs  # all four at once (sacct)
+    # efficiency in each run's log: the job's CPU efficiency and node-hours, and the run's summary
+    with DagsterInstance.get() as instance:
+        for run in runs:
+            events = [
+                e.dagster_event for e in instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT)
+            ]
+            (job,) = [e for e in events if e.message.startswith("Slurm job ") and e.step_key]
+            meta = {k: v.value for k, v in job.engine_event_data.metadata.items()}
+            assert 0.0 <= meta["cpu_efficiency"] < 0.5  # it sleeps on 4 CPUs
+            assert meta["node_hours"] > 0 and meta["node_hours"] == pytest.approx(
+                meta["elapsed_s"] / 3600, abs=1e-6
+            )
+            (summary,) = [e for e in events if e.message.startswith("Slurm usage of this run")]
+            assert summary.engine_event_data.metadata["node_hours_total"].value == meta["node_hours"]
+            assert "| simulated_class_work | 1 |" in summary.engine_event_data.metadata["by_step"].value
     span = (max(ends) - min(starts)).total_seconds()
     work = PER_CLASS_S * len(CLASSES)
     print(

@@ -34,8 +34,8 @@ with open({states!r}) as f:
     states = json.load(f)
 for job in ids:
     if job in states:
-        print(f"{{job}}|{{states[job]}}|0:0|cpu1|00:00:07||billing=1,cpu=1,mem=1G,node=1")
-        print(f"{{job}}.batch|{{states[job]}}|0:0|cpu1|00:00:07|2048K|cpu=1,mem=1G,node=1")
+        print(f"{{job}}|{{states[job]}}|0:0|cpu1|00:00:07||billing=2,cpu=2,mem=1G,node=1|7|2|1|00:05.600")
+        print(f"{{job}}.batch|{{states[job]}}|0:0|cpu1|00:00:07|2048K|cpu=2,mem=1G,node=1|7|2|1|00:05.600")
 """
 
 
@@ -138,6 +138,11 @@ def test_the_event_waits_for_the_job_to_end_and_has_the_complete_tail(tmp_path, 
     assert event.step_key == "clap_embeddings" and handler.awaiting == [] and record.reported
     assert event.message.startswith("Slurm job 301 of clap_embeddings: COMPLETED on cpu1")
     assert "MaxRSS 2048K" in event.message and event.metadata["job_finished"] is True
+    # efficiency: TotalCPU 5.6 s over 7 s × 2 CPUs; one node for 7 s
+    assert event.metadata["cpu_efficiency"] == 0.4 and event.metadata["node_hours"] == round(7 / 3600, 6)
+    assert event.metadata["cpu_hours"] == round(14 / 3600, 6) and event.metadata["elapsed_s"] == 7.0
+    assert "CPU efficiency 40%, 0.0019 node-h" in event.message
+    assert "GPU" not in event.message and "gpu_samples" not in event.metadata  # no GPU sampled
     tail = event.metadata["stderr_tail"].value
     assert tail.startswith("STEP_START") and tail.endswith("STEP_SUCCESS\nsec_assets: done")
     assert handler.finished_jobs() == []  # one event per job
@@ -205,7 +210,12 @@ def test_the_executor_reports_after_events_and_drains_at_the_end(tmp_path, slurm
 
     def fake_engine_event(step_context, message, event_specific_data=None):
         emitted.append((phase["now"], step_context, message))
-        assert event_specific_data is not None and "stderr_tail" in event_specific_data.metadata
+        assert event_specific_data is not None
+        if message.startswith("Slurm usage of this run"):  # the run-level summary, last
+            assert event_specific_data.metadata["node_hours_total"].value == 2 * round(7 / 3600, 6)
+            assert "| slow | 1 | 0.0019 | 40% |" in event_specific_data.metadata["by_step"].value
+        else:
+            assert "stderr_tail" in event_specific_data.metadata
 
     monkeypatch.setattr(StepDelegatingExecutor, "execute", fake_execute)
     monkeypatch.setattr(DagsterEvent, "engine_event", staticmethod(fake_engine_event))
@@ -224,8 +234,13 @@ def test_the_executor_reports_after_events_and_drains_at_the_end(tmp_path, slurm
     events = list(executor.execute(plan_context, plan))
     timer.join()
     assert len(events) == 3
-    assert [(p, c) for p, c, _ in emitted] == [("run", "ctx:quick"), ("drain", "ctx:slow")]
-    assert all(m.startswith("Slurm job 60") and ": COMPLETED on" in m for _, _, m in emitted)
+    assert [(p, c) for p, c, _ in emitted] == [
+        ("run", "ctx:quick"),
+        ("drain", "ctx:slow"),
+        ("drain", plan_context),
+    ]
+    assert all(m.startswith("Slurm job 60") and ": COMPLETED on" in m for _, _, m in emitted[:2])
+    assert emitted[2][2] == "Slurm usage of this run: 0.0039 node-hours (quick 0.0019, slow 0.0019)"
     assert handler.awaiting == [] and time.monotonic() - start < 20
     times = [c["t"] for c in slurm.calls()]
     assert all(b - a >= INTERVAL * 0.95 for a, b in itertools.pairwise(times)), times
