@@ -16,7 +16,7 @@ lint: setup
 
 # Everything CI runs: lint, types, then every test (slow ones included).
 test: lint
-	TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+	TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 $(BIN)/pytest -q --durations=30
 
 # The fast core tests only, while developing.
 unit: setup

@@ -199,6 +199,7 @@ def test_the_executor_reports_after_events_and_drains_at_the_end(tmp_path, slurm
     quick.stderr.write_text("STEP_START\nSTEP_SUCCESS\n")
     slurm.set(**{"601": "RUNNING", "602": "COMPLETED"})
     emitted: list[tuple[str, str, str]] = []
+    orchestrator: list[str] = []
     phase = {"now": "run"}
 
     def fake_execute(self, plan_context, execution_plan):
@@ -209,8 +210,12 @@ def test_the_executor_reports_after_events_and_drains_at_the_end(tmp_path, slurm
         phase["now"] = "drain"
 
     def fake_engine_event(step_context, message, event_specific_data=None):
-        emitted.append((phase["now"], step_context, message))
         assert event_specific_data is not None
+        if message.startswith("Orchestrator of this run: "):  # first, for `sec-assets recover`
+            assert not emitted and event_specific_data.metadata["orchestrator_pid"].value == os.getpid()
+            orchestrator.append(message)
+            return "orchestrator event"
+        emitted.append((phase["now"], step_context, message))
         if message.startswith("Slurm usage of this run"):  # the run-level summary, last
             assert event_specific_data.metadata["node_hours_total"].value == 2 * round(7 / 3600, 6)
             assert "| slow | 1 | 0.0019 | 40% |" in event_specific_data.metadata["by_step"].value
@@ -233,7 +238,7 @@ def test_the_executor_reports_after_events_and_drains_at_the_end(tmp_path, slurm
     start = time.monotonic()
     events = list(executor.execute(plan_context, plan))
     timer.join()
-    assert len(events) == 3
+    assert len(events) == 4 and events[0] == "orchestrator event" and len(orchestrator) == 1
     assert [(p, c) for p, c, _ in emitted] == [
         ("run", "ctx:quick"),
         ("drain", "ctx:slow"),

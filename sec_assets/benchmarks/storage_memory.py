@@ -1,0 +1,176 @@
+"""Storage per hour of audio, and each per-class step's peak RSS at 100 vs 10,000 files.
+
+    python -m sec_assets.benchmarks.storage_memory [--minutes 20] [--small 100] [--large 10000]
+        [--clap-large 1000] [--workdir DIR]
+
+1. **Bytes per hour of source audio.** One class of 60-s recordings (tone + noise, 44.1 kHz
+   16-bit WAV, ``--minutes`` in all) through the per-class steps and ``octave_spectrograms`` at
+   every octave with the default settings (7-s segments at 44.1 kHz, one round); each asset's
+   partition folder is measured and divided by the hours of audio.
+2. **Peak RSS per step.** A class of ``--small`` and one of ``--large`` 1-s files (16 kHz;
+   ``segment_seconds: 1``, ``target_sample_rate: 16000`` so 10,000 segments fit this machine);
+   every step runs in a fresh process that prints its RSS after the imports and its peak
+   (``ru_maxrss``) after the step. ``clap_embeddings`` runs at ``--clap-large`` files instead of
+   ``--large`` (CPU CLAP: ≈ 7 clips/s here; the random-init 2023 model has the real FLOPs).
+
+A step whose memory is bounded by its shard, not by the class, shows the same peak for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from sec_assets.testing.signals import tone, white_noise
+
+PER_CLASS = ["raw_manifest", "splits", "augmented_segments", "clap_embeddings"]
+CHILD = r"""
+import json, os, resource, sys, time
+import sec_assets.definitions  # the code location's imports (dagster, torch, msclap)
+from dagster import DagsterInstance, materialize
+from sec_assets.core.settings import load_settings
+from sec_assets.defs import ALL_ASSETS
+from sec_assets.resources import SecResource
+asset, key = sys.argv[1], sys.argv[2]
+settings = load_settings()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+with DagsterInstance.get() as instance:
+    result = materialize(ALL_ASSETS, selection=[asset], partition_key=key,
+                         resources={"sec": SecResource.from_settings(settings)}, instance=instance)
+assert result.success
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"base_mb": base / 1024, "peak_mb": peak / 1024,
+                  "seconds": time.perf_counter() - started}))
+"""
+
+
+def write_class(folder: Path, files: int, seconds: float, rate: int, seed: int) -> float:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    for i in range(files):
+        x = tone(220.0 * (1 + (i % 12) / 12), n, rate, 0.2) + white_noise(n, rng, 0.02)
+        sf.write(folder / f"r{i:05d}.wav", x.astype(np.float32), rate, subtype="PCM_16")
+    return files * seconds / 3600
+
+
+def step(env: dict[str, str], asset: str, key: str) -> dict[str, float]:
+    done = subprocess.run([sys.executable, "-c", CHILD, asset, key], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{asset} {key}: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def environment(work: Path, name: str, extra: dict[str, str]) -> dict[str, str]:
+    from sec_assets.testing.tiny_clap import ensure_random_init_model
+
+    dagster_home = work / name / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    models = work / "models"
+    ensure_random_init_model(models)
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "SEC_HOME": str(work / name / "home")}
+    env.update({"SEC_AUDIO_ROOT": str(work / name / "landing"), "SEC_MODELS": str(models)})
+    env.update({"SEC_ALLOW_RANDOM_INIT": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"})
+    env.pop("SEC_EXECUTOR", None)
+    env.update(extra)
+    return env
+
+
+def register(env: dict[str, str]) -> None:
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "sec-assets"), "scan"], env=env, check=True, capture_output=True)
+
+
+def storage_per_hour(work: Path, minutes: float) -> None:
+    from sec_assets.core.store import storage
+
+    env = environment(work, "storage", {"SEC_TARGET_SAMPLE_RATE": "44100", "SEC_SEGMENT_SECONDS": "7"})
+    hours = write_class(Path(env["SEC_AUDIO_ROOT"]) / "birds", int(minutes), 60.0, 44100, 0)
+    register(env)
+    for asset in PER_CLASS:
+        step(env, asset, "birds")
+    octaves = (1, 3, 6, 12, 24)
+    for n in octaves:
+        step(env, "octave_spectrograms", f"birds|{n}")
+    home = Path(env["SEC_HOME"])
+    source = folder_bytes(Path(env["SEC_AUDIO_ROOT"]))
+    print(
+        f"\n{minutes:g} min of 44.1 kHz 16-bit mono WAV "
+        f"({source / 1e6:.1f} MB, {source / hours / 1e6:.0f} MB/h)"
+    )
+    print("| asset | bytes stored | MB per hour of audio | × the source WAV |")
+    print("|---|---|---|---|")
+    total = 0
+    rows = [(a, storage.partition_dir(home, a, {"audio_class": "birds"})) for a in PER_CLASS]
+    rows += [
+        (
+            f"octave_spectrograms 1/{n}",
+            storage.partition_dir(home, "octave_spectrograms", {"audio_class": "birds", "octave": str(n)}),
+        )
+        for n in octaves
+    ]
+    for name, path in rows:
+        size = folder_bytes(path)
+        total += size
+        print(f"| {name} | {size:,} | {size / hours / 1e6:.1f} | {size / source:.2f} |")
+    print(f"| all | {total:,} | {total / hours / 1e6:.1f} | {total / source:.2f} |")
+
+
+def rss(work: Path, small: int, large: int, clap_large: int) -> None:
+    extra = {"SEC_TARGET_SAMPLE_RATE": "16000", "SEC_SEGMENT_SECONDS": "1", "SEC_OCTAVES": "1,3,6,12,24"}
+    env = environment(work, "rss", extra)
+    root = Path(env["SEC_AUDIO_ROOT"])
+    sizes = {"small": small, "large": large, "clap_large": clap_large}
+    for name, files in sizes.items():
+        write_class(root / name, files, 1.0, 16000, files)
+    register(env)
+    print(
+        "\npeak RSS per step (fresh process; RSS after the imports, then the step's peak), "
+        "1-s files at 16 kHz"
+    )
+    print("| step | files | base MB | peak MB | peak − base MB | seconds |")
+    print("|---|---|---|---|---|---|")
+    plan = [(a, n) for a in PER_CLASS[:3] for n in ("small", "large", "clap_large")]
+    plan += [("clap_embeddings", "small"), ("clap_embeddings", "clap_large")]
+    plan += [("octave_spectrograms", "small"), ("octave_spectrograms", "large")]
+    for asset, name in plan:
+        r = step(env, asset, f"{name}|3" if asset == "octave_spectrograms" else name)
+        if name == "clap_large" and asset != "clap_embeddings":
+            continue  # upstream of the CLAP row only
+        label = "octave_spectrograms 1/3" if asset == "octave_spectrograms" else asset
+        print(
+            f"| {label} | {sizes[name]:,} | {r['base_mb']:.0f} | {r['peak_mb']:.0f} | "
+            f"{r['peak_mb'] - r['base_mb']:.0f} | {r['seconds']:.1f} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sec_assets.benchmarks.storage_memory")
+    parser.add_argument("--minutes", type=float, default=20)
+    parser.add_argument("--small", type=int, default=100)
+    parser.add_argument("--large", type=int, default=10000)
+    parser.add_argument("--clap-large", type=int, default=1000)
+    parser.add_argument("--workdir", type=Path)
+    args = parser.parse_args(argv)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="sec-storage-"))
+    storage_per_hour(work, args.minutes)
+    rss(work, args.small, args.large, args.clap_large)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
