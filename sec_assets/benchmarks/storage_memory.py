@@ -9,8 +9,9 @@
    partition folder is measured and divided by the hours of audio.
 2. **Peak RSS per step.** A class of ``--small`` and one of ``--large`` 1-s files (16 kHz;
    ``segment_seconds: 1``, ``target_sample_rate: 16000`` so 10,000 segments fit this machine);
-   every step runs in a fresh process that prints its RSS after the imports and its peak
-   (``ru_maxrss``) after the step. ``clap_embeddings`` runs at ``--clap-large`` files instead of
+   every step runs in a fresh process that, after the imports, resets the kernel's peak-RSS
+   mark (``/proc/self/clear_refs``), and prints its RSS then and its peak (``VmHWM``) after the
+   step — the step's own peak, not the imports'. ``clap_embeddings`` runs at ``--clap-large`` files instead of
    ``--large`` (CPU CLAP: ≈ 7 clips/s here; the random-init 2023 model has the real FLOPs).
 
 A step whose memory is bounded by its shard, not by the class, shows the same peak for both.
@@ -33,7 +34,7 @@ from sec_assets.testing.signals import tone, white_noise
 
 PER_CLASS = ["raw_manifest", "splits", "augmented_segments", "clap_embeddings"]
 CHILD = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 import sec_assets.definitions  # the code location's imports (dagster, torch, msclap)
 from dagster import DagsterInstance, materialize
 from sec_assets.core.settings import load_settings
@@ -41,14 +42,20 @@ from sec_assets.defs import ALL_ASSETS
 from sec_assets.resources import SecResource
 asset, key = sys.argv[1], sys.argv[2]
 settings = load_settings()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB → MB
+with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the current RSS
+    f.write("5")
+base = status("VmRSS")
 started = time.perf_counter()
 with DagsterInstance.get() as instance:
     result = materialize(ALL_ASSETS, selection=[asset], partition_key=key,
                          resources={"sec": SecResource.from_settings(settings)}, instance=instance)
 assert result.success
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"base_mb": base / 1024, "peak_mb": peak / 1024,
+print(json.dumps({"base_mb": base, "peak_mb": status("VmHWM"),
                   "seconds": time.perf_counter() - started}))
 """
 
@@ -139,7 +146,7 @@ def rss(work: Path, small: int, large: int, clap_large: int) -> None:
         write_class(root / name, files, 1.0, 16000, files)
     register(env)
     print(
-        "\npeak RSS per step (fresh process; RSS after the imports, then the step's peak), "
+        "\npeak RSS per step (fresh process; RSS after the imports, then the step's own peak), "
         "1-s files at 16 kHz"
     )
     print("| step | files | base MB | peak MB | peak − base MB | seconds |")
@@ -165,10 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", type=int, default=10000)
     parser.add_argument("--clap-large", type=int, default=1000)
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--only", choices=["storage", "rss"], help="one of the two parts")
     args = parser.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="sec-storage-"))
-    storage_per_hour(work, args.minutes)
-    rss(work, args.small, args.large, args.clap_large)
+    if args.only != "rss":
+        storage_per_hour(work, args.minutes)
+    if args.only != "storage":
+        rss(work, args.small, args.large, args.clap_large)
     return 0
 
 
