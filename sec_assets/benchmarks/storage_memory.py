@@ -1,20 +1,23 @@
-"""Storage per hour of audio, and each per-class step's peak RSS at 100 vs 10,000 files.
+"""Storage and time per hour of audio (PCM vs recipe segments), each per-class step's peak RSS.
 
     python -m sec_assets.benchmarks.storage_memory [--minutes 20] [--small 100] [--large 10000]
         [--clap-large 1000] [--workdir DIR]
 
-1. **Bytes per hour of source audio.** One class of 60-s recordings (tone + noise, 44.1 kHz
-   16-bit WAV, ``--minutes`` in all) through the per-class steps and ``octave_spectrograms`` at
-   every octave with the default settings (7-s segments at 44.1 kHz, one round); each asset's
-   partition folder is measured and divided by the hours of audio.
-2. **Peak RSS per step.** A class of ``--small`` and one of ``--large`` 1-s files (16 kHz;
+1. **Bytes per hour of source audio, and time, per segment storage.** One class of 60-s
+   recordings (tone + noise, 44.1 kHz 16-bit WAV, ``--minutes`` in all) through the per-class
+   steps and ``octave_spectrograms`` at every octave with the default settings (7-s segments at
+   44.1 kHz, one round), once with ``segment_storage: pcm`` and once with ``recipe`` (two homes,
+   one landing folder); each asset's partition folder is measured and divided by the hours of
+   audio, and each step's seconds (in its process, after the imports) are printed for both.
+2. **Peak RSS per step.** Classes of ``--small``, ``--clap-large`` and ``--large`` 1-s files (16 kHz;
    ``segment_seconds: 1``, ``target_sample_rate: 16000`` so 10,000 segments fit this machine);
    every step runs in a fresh process that, after the imports, resets the kernel's peak-RSS
    mark (``/proc/self/clear_refs``), and prints its RSS then and its peak (``VmHWM``) after the
    step — the step's own peak, not the imports'. ``clap_embeddings`` runs at ``--clap-large`` files instead of
    ``--large`` (CPU CLAP: ≈ 7 clips/s here; the random-init 2023 model has the real FLOPs).
 
-A step whose memory is bounded by its shard, not by the class, shows the same peak for both.
+A step whose memory is bounded by its row group (16 MB of stored rows), not by the class, shows
+the same peak at 1,000 and 10,000 files: both fill whole row groups (100 files fill a part of one).
 """
 
 from __future__ import annotations
@@ -103,38 +106,46 @@ def register(env: dict[str, str]) -> None:
 
 
 def storage_per_hour(work: Path, minutes: float) -> None:
+    """Bytes per hour of audio per asset, and each step's seconds, for both ``segment_storage``
+    modes on the same recordings (one landing folder, two homes)."""
     from sec_assets.core.store import storage
 
-    env = environment(work, "storage", {"SEC_TARGET_SAMPLE_RATE": "44100", "SEC_SEGMENT_SECONDS": "7"})
-    hours = write_class(Path(env["SEC_AUDIO_ROOT"]) / "birds", int(minutes), 60.0, 44100, 0)
-    register(env)
-    for asset in PER_CLASS:
-        step(env, asset, "birds")
     octaves = (1, 3, 6, 12, 24)
-    for n in octaves:
-        step(env, "octave_spectrograms", f"birds|{n}")
-    home = Path(env["SEC_HOME"])
-    source = folder_bytes(Path(env["SEC_AUDIO_ROOT"]))
+    steps = [(a, "birds") for a in PER_CLASS] + [("octave_spectrograms", f"birds|{n}") for n in octaves]
+    landing = work / "storage-landing"
+    hours = write_class(landing / "birds", int(minutes), 60.0, 44100, 0)
+    sizes: dict[str, dict[str, int]] = {}
+    seconds: dict[str, dict[str, float]] = {}
+    for mode in ("pcm", "recipe"):
+        extra = {"SEC_TARGET_SAMPLE_RATE": "44100", "SEC_SEGMENT_SECONDS": "7"}
+        env = environment(work, f"storage-{mode}", {**extra, "SEC_SEGMENT_STORAGE": mode})
+        env["SEC_AUDIO_ROOT"] = str(landing)
+        register(env)
+        home = Path(env["SEC_HOME"])
+        for asset, key in steps:
+            name = asset if "|" not in key else f"octave_spectrograms 1/{key.split('|')[1]}"
+            seconds.setdefault(name, {})[mode] = step(env, asset, key)["seconds"]
+            dims = {"audio_class": "birds"} | ({"octave": key.split("|")[1]} if "|" in key else {})
+            sizes.setdefault(name, {})[mode] = folder_bytes(storage.partition_dir(home, asset, dims))
+    source = folder_bytes(landing)
     print(
         f"\n{minutes:g} min of 44.1 kHz 16-bit mono WAV "
-        f"({source / 1e6:.1f} MB, {source / hours / 1e6:.0f} MB/h)"
+        f"({source / 1e6:.1f} MB, {source / hours / 1e6:.0f} MB/h); segment_storage pcm | recipe"
     )
-    print("| asset | bytes stored | MB per hour of audio | × the source WAV |")
-    print("|---|---|---|---|")
-    total = 0
-    rows = [(a, storage.partition_dir(home, a, {"audio_class": "birds"})) for a in PER_CLASS]
-    rows += [
-        (
-            f"octave_spectrograms 1/{n}",
-            storage.partition_dir(home, "octave_spectrograms", {"audio_class": "birds", "octave": str(n)}),
+    print("| asset | bytes, pcm | MB/h, pcm | bytes, recipe | MB/h, recipe | step s, pcm | step s, recipe |")
+    print("|---|---|---|---|---|---|---|")
+    for name in sizes:
+        b, t = sizes[name], seconds[name]
+        print(
+            f"| {name} | {b['pcm']:,} | {b['pcm'] / hours / 1e6:.1f} | {b['recipe']:,} | "
+            f"{b['recipe'] / hours / 1e6:.1f} | {t['pcm']:.1f} | {t['recipe']:.1f} |"
         )
-        for n in octaves
-    ]
-    for name, path in rows:
-        size = folder_bytes(path)
-        total += size
-        print(f"| {name} | {size:,} | {size / hours / 1e6:.1f} | {size / source:.2f} |")
-    print(f"| all | {total:,} | {total / hours / 1e6:.1f} | {total / source:.2f} |")
+    total = {m: sum(b[m] for b in sizes.values()) for m in ("pcm", "recipe")}
+    spent = {m: sum(t[m] for t in seconds.values()) for m in ("pcm", "recipe")}
+    print(
+        f"| all | {total['pcm']:,} | {total['pcm'] / hours / 1e6:.1f} | {total['recipe']:,} | "
+        f"{total['recipe'] / hours / 1e6:.1f} | {spent['pcm']:.1f} | {spent['recipe']:.1f} |"
+    )
 
 
 def rss(work: Path, small: int, large: int, clap_large: int) -> None:
@@ -151,13 +162,11 @@ def rss(work: Path, small: int, large: int, clap_large: int) -> None:
     )
     print("| step | files | base MB | peak MB | peak − base MB | seconds |")
     print("|---|---|---|---|---|---|")
-    plan = [(a, n) for a in PER_CLASS[:3] for n in ("small", "large", "clap_large")]
+    plan = [(a, n) for a in PER_CLASS[:3] for n in ("small", "clap_large", "large")]
     plan += [("clap_embeddings", "small"), ("clap_embeddings", "clap_large")]
-    plan += [("octave_spectrograms", "small"), ("octave_spectrograms", "large")]
+    plan += [("octave_spectrograms", n) for n in ("small", "clap_large", "large")]
     for asset, name in plan:
         r = step(env, asset, f"{name}|3" if asset == "octave_spectrograms" else name)
-        if name == "clap_large" and asset != "clap_embeddings":
-            continue  # upstream of the CLAP row only
         label = "octave_spectrograms 1/3" if asset == "octave_spectrograms" else asset
         print(
             f"| {label} | {sizes[name]:,} | {r['base_mb']:.0f} | {r['peak_mb']:.0f} | "

@@ -41,6 +41,7 @@ from sec_assets.core.features.spectrogram import LevelParams
 from sec_assets.core.models.candidates import DEFAULT_CANDIDATES, Candidate
 
 SPLITS = ("train", "es", "valid", "test")
+SegmentStorage = Literal["pcm", "recipe"]  # how augmented_segments stores audio (core/audio/stored.py)
 AUGMENTED_SPLITS = ("train", "es")  # segments of these files are augmented; valid/test are clean
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?)$"
 DEVICE_HELP = "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:<index>'"
@@ -64,6 +65,7 @@ ENV_FIELDS = {
     "SEC_MLFLOW_UI_URL": "mlflow_ui_url",
     "SEC_INBOX": "inbox",
     "SEC_CLASSES_PER_RUN": "classes_per_run",
+    "SEC_SEGMENT_STORAGE": "segment_storage",
 }
 TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql")
 
@@ -146,6 +148,12 @@ class SegmentSettings(_Group):
         (0.0, 0.0), description="random gain, dB (low, high), within [-60, 40] (float16 storage)"
     )
     time_shift_seconds: float = Field(0.0, ge=0, description="random circular shift up to ± this")
+    segment_storage: SegmentStorage = Field(
+        "pcm",
+        description="how segments store their audio (SEC_SEGMENT_STORAGE): pcm (float16 bytes, ≈ 0.9 × "
+        "the 16-bit source per round) or recipe (source, window and augmentation draws only; the "
+        "audio is regenerated from the source file on every read and checked against its digest)",
+    )
 
     @field_validator("channel", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ from dagster import (
 
 import sec_assets
 from sec_assets.core.audio.manifest import discover_classes
+from sec_assets.core.audio.stored import SegmentMismatch
 from sec_assets.core.hashing import files_sha256
 from sec_assets.core.progress import Progress
 from sec_assets.core.settings import Settings
@@ -71,7 +72,8 @@ def asset_boundary(fn: Callable[P, R]) -> Callable[P, R]:
     partial is left to commit, so the asset's ``RetryPolicy`` applies. An interrupt of the run
     (Ctrl-C, SIGTERM, *Terminate* in the UI: Dagster raises it in the step) is a failure that is
     never retried — without this, the retry policy would run the step again after the user
-    asked it to stop (found by ``sec-assets campaign run`` under SIGTERM)."""
+    asked it to stop (found by ``sec-assets campaign run`` under SIGTERM). A recipe-only segment
+    that cannot be rebuilt as recorded (:class:`SegmentMismatch`) fails once, too."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -85,6 +87,8 @@ def asset_boundary(fn: Callable[P, R]) -> Callable[P, R]:
                 "was committed, and the step is not retried",
                 allow_retries=False,
             ) from stop
+        except SegmentMismatch as bad:  # the stored recipe and its source disagree: retrying cannot help
+            raise Failure(str(bad), allow_retries=False) from bad
 
     return wrapper
 

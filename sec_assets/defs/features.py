@@ -9,6 +9,7 @@ import polars as pl
 import torch
 from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeResult, asset
 
+from sec_assets.core.audio import stored
 from sec_assets.core.devices import resolve_device
 from sec_assets.core.features import clap, embedding
 from sec_assets.core.features.spectrogram import spectrogram_shard
@@ -199,9 +200,7 @@ def _octave_spectrograms_one(
 
     def shards() -> Iterator[pl.DataFrame]:
         columns = ["segment_key", "source_sha256", "sample_rate", "audio"]
-        for batch in storage.iter_partition_batches(
-            home, "augmented_segments", {AUDIO_CLASS: key}, SEGMENT_SHARD, columns
-        ):
+        for batch in stored.iter_segment_batches(home, key, SEGMENT_SHARD, columns):
             frame, failed = spectrogram_shard(batch, key, params, device, spec.spectrogram_batch_size)
             for f in failed:
                 context.log.warning(f"{key} 1/{n}: segment {f['segment_key']} left out: {f['reason']}")

@@ -19,7 +19,8 @@ from dagster import (
 )
 
 from sec_assets.core.audio.manifest import rescan_class, source_files
-from sec_assets.core.audio.segments import SourceFile, encode_audio, plan_class, segment_source
+from sec_assets.core.audio.segments import SourceFile, plan_class, segment_source
+from sec_assets.core.audio.stored import LINEAGE_STORAGE, stored_audio
 from sec_assets.core.progress import Progress
 from sec_assets.core.settings import AUGMENTED_SPLITS
 from sec_assets.core.store import catalog, stat_cache, storage
@@ -128,7 +129,7 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
     partitions_def=audio_class_partitions,
     backfill_policy=CLASS_BACKFILL,
     deps=[AssetDep("raw_manifest"), AssetDep("splits")],
-    code_version="4",
+    code_version="5",
     retry_policy=STEP_RETRY,
     group_name=GROUP,
     check_specs=[
@@ -140,8 +141,9 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
     ],
     description="Fixed-length mono segments at the target rate (repeat-padded tails and short "
     "clips); train/es files augmented (seeded noise, gain, shift; extra rounds to the target), "
-    "valid/test files clean, one pass. Audio stored as float16 PCM (never NaN/inf), keyed by "
-    "(class, sha256, round, index), with the file's split and sample repair.",
+    "valid/test files clean, one pass. Audio stored as float16 PCM (never NaN/inf), or with "
+    "segment_storage: recipe only its recipe (regenerated from the source on read); every row "
+    "has the audio's sha256, its key (class, sha256, round, index), the file's split and repair.",
 )
 @asset_boundary
 def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
@@ -182,7 +184,8 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
     cfg = sec.settings
     home = sec.home_path
     params = cfg.segment_params()
-    lineage_params = {**vars(params), "storage": "float16", "augmented_splits": AUGMENTED_SPLITS}
+    mode = cfg.segment_storage
+    lineage_params = {**vars(params), "storage": LINEAGE_STORAGE[mode], "augmented_splits": AUGMENTED_SPLITS}
     inputs = upstream(home, [("raw_manifest", key), ("splits", key)])
     kept = unchanged(
         context, sec, Written(key, "augmented_segments", {AUDIO_CLASS: key}, lineage_params, inputs)
@@ -227,6 +230,7 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
             try:
                 augment = split_of[src.sha256] in AUGMENTED_SPLITS
                 for seg in segment_source(src, plan[src.sha256], key, params, augment):
+                    audio, digest = stored_audio(seg.audio, mode)
                     rows.append(
                         {
                             "segment_key": seg.key,
@@ -248,7 +252,8 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
                             "repair": seg.repair,
                             "split": split_of[src.sha256],
                             "augmented": seg.augmented,
-                            "audio": encode_audio(seg.audio),
+                            "audio": audio,
+                            "audio_sha256": digest,
                         }
                     )
                     made += 1
@@ -295,6 +300,7 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
         inputs=inputs,
         metadata={
             "segments": counts["segments"],
+            "segment_storage": mode,
             "warning": warning,
             "target_segments": target or "one pass",
             "rounds": counts["rounds"],

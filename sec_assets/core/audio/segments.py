@@ -245,7 +245,9 @@ def cut_windows(blocks: Iterable[np.ndarray], plan: Sequence[Window]) -> Iterato
             yield w, buffer[w.start - buffer_start : w.start - buffer_start + w.length].copy()
             i += 1
         keep_from = pending[i].start if i < len(pending) else buffer_start + buffer.size
-        drop = max(0, keep_from - buffer_start)
+        # never drop past what was read: a next window beyond this block (a plan with gaps — one
+        # window regenerated, hop > segment) would otherwise be cut from the wrong samples
+        drop = min(max(0, keep_from - buffer_start), buffer.size)
         buffer, buffer_start = buffer[drop:], buffer_start + drop
     if i < len(pending):
         raise ValueError(f"the stream ended before window {pending[i]} (plan and audio disagree)")

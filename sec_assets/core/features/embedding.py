@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from sec_assets.core.audio import stored
 from sec_assets.core.audio.segments import decode_audio
 from sec_assets.core.features import clap
 from sec_assets.core.prefetch import prefetched
@@ -282,7 +283,7 @@ def embed_stored_partition(
     columns = ["segment_key", "source_sha256", "sample_rate", "audio"]
     final, stats = embed_segments(
         model,
-        storage.iter_partition_batches(home, "augmented_segments", dims, batch_size, columns),
+        stored.iter_segment_batches(home, partition_key, batch_size, columns),
         storage.partition_files(home, "clap_embeddings", dims),
         shards,
         run_id,

@@ -68,7 +68,8 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "repair": pl.String,
         "split": pl.String,
         "augmented": pl.Boolean,
-        "audio": pl.Binary,
+        "audio": pl.Binary,  # float16 PCM; null when segment_storage is recipe (core/audio/stored.py)
+        "audio_sha256": pl.String,
     },
     "clap_embeddings": {
         "segment_key": pl.String,

@@ -183,9 +183,15 @@ def iter_partition_batches(
     batch_rows: int,
     columns: list[str] | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Stream a partition in row batches so memory is bounded by the batch, not the class."""
+    """Stream a partition in row batches so memory is bounded by one row group, not the class.
+
+    ``pre_buffer=False`` matters: pyarrow's default pre-buffers the column chunks of *every* row
+    group the iterator will visit, i.e. the whole file (measured: a 10,000-segment class held
+    ≈ 320 MB, its whole stored audio, against ≈ 50 MB with one row group at a time).
+    """
     for path in partition_files(home, table, dims):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
+        reader = pq.ParquetFile(path, pre_buffer=False)
+        for batch in reader.iter_batches(batch_size=batch_rows, columns=columns):
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
             yield frame

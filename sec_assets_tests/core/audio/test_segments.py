@@ -184,3 +184,24 @@ def test_segments_and_spectrograms_identical_across_processes(tmp_path: Path):
         )
         outputs.add(out.stdout.strip())
     assert len(outputs) == 1, outputs
+
+
+def test_windows_beyond_the_decoded_block_are_cut_from_the_right_samples(tmp_path: Path):
+    """The decoder streams 30-s blocks. A plan whose next window starts past the current block —
+    one late segment regenerated alone, or hop > segment — must still cut the right samples
+    (found by recipe-only storage: the last segment of a 60-s file came back shifted)."""
+    x = (np.arange(SR * 100) % 1000 / 1000 - 0.5).astype(np.float32)  # every sample's place is visible
+    src = _source(_write(tmp_path / "long.wav", x, SR, subtype="FLOAT"))
+    params = SegmentParams(segment_seconds=7.0, hop_seconds=7.0)
+    segs = list(segment_file(src.path, "c", src.sha256, params, augment=False))
+    assert len(segs) == 15  # 14 whole windows and a repeat-padded 2-s tail
+    for seg in segs[-2:]:
+        again = regenerate_segment(seg.key, src, params, augment=False)
+        assert encode_audio(again.audio) == encode_audio(seg.audio), seg.start_s
+    assert segs[-2].start_s == 91.0 and np.array_equal(segs[-2].audio, x[91 * SR : 98 * SR])
+    gaps = SegmentParams(segment_seconds=5.0, hop_seconds=40.0)  # windows at 0, 40 and 80 s
+    spaced = list(segment_file(src.path, "c", src.sha256, gaps, augment=False))
+    assert [s.start_s for s in spaced] == [0.0, 40.0, 80.0]
+    for seg in spaced:
+        start = round(seg.start_s * SR)
+        assert np.array_equal(seg.audio, x[start : start + 5 * SR]), seg.start_s
