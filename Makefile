@@ -14,11 +14,9 @@ lint: setup
 	$(BIN)/ruff format --check sec_assets sec_assets_tests
 	$(BIN)/mypy
 
-# Everything CI runs: lint, types, then every test (slow ones included), on TEST_WORKERS
-# pytest-xdist workers; the local-cluster tests share one worker (one cluster per session).
-TEST_WORKERS ?= 2
+# Everything CI runs: lint, types, then every test (slow ones included).
 test: lint
-	TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=30
+	TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 $(BIN)/pytest -q --durations=30
 
 # The fast core tests only, while developing.
 unit: setup

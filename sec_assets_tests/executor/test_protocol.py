@@ -62,7 +62,7 @@ def test_the_resource_installs_it(monkeypatch, restore_time_limit_handler, tmp_p
 
 def test_the_wrapper_gives_the_step_the_protocol_env():
     wait = "DAGSTER_COMPUTE_LOG_TAIL_WAIT_AFTER_FINISH"  # the job's log keeps the step's last lines
-    assert step_env(45, {}) == {"SEC_SLURM_STEP": "1", "SEC_SLURM_SIGNAL_DELAY_S": "45", wait: "3"}
+    assert step_env(45, {}) == {"SEC_SLURM_STEP": "1", "SEC_SLURM_SIGNAL_DELAY_S": "45", wait: "1.5"}
     assert step_env(45, {wait: "5"})[wait] == "5"  # the user's own value wins
 
 

@@ -51,12 +51,23 @@ import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import torch
-from scipy import signal
 
 from sec_assets.core.devices import resolve_device
+
+
+@functools.cache
+def _signal() -> ModuleType:
+    """``scipy.signal``, imported on first use: it costs ≈ 1 s of start-up (its array-API
+    layer), which every step process would pay when it imports the definitions, while only the
+    band design and the reference filter need it."""
+    import scipy.signal
+
+    return scipy.signal
+
 
 P_REF = 2e-5
 DBFS_REF = 1 / math.sqrt(2)  # AES17: a full-scale sine reads 0 dBFS
@@ -107,7 +118,7 @@ def band_grid(n: int, sample_rate: int, base: int = 2, f_min: float = 20.0) -> B
 def band_sos(bands: Bands, sample_rate: int) -> list[np.ndarray]:
     """The reference's filters: one float64 Butterworth band-pass SOS per band."""
     return [
-        signal.butter(BUTTER_ORDER, [lo, hi], btype="bandpass", fs=sample_rate, output="sos")
+        _signal().butter(BUTTER_ORDER, [lo, hi], btype="bandpass", fs=sample_rate, output="sos")
         for lo, hi in zip(bands.lower, bands.upper, strict=True)
     ]
 
@@ -152,7 +163,7 @@ def reference_levels(
     n_frames = _check_signal(x, frame_len)
     out = np.empty((n_frames, len(bands)), dtype=np.float32)
     for b, sos in enumerate(band_sos(bands, sample_rate)):
-        y = signal.sosfilt(sos, x)[: n_frames * frame_len]
+        y = _signal().sosfilt(sos, x)[: n_frames * frame_len]
         out[:, b] = to_db(np.mean(y.reshape(n_frames, frame_len) ** 2, axis=-1), ref, floor_db)
     return out
 
@@ -258,7 +269,7 @@ def _frame_path(
     one_sided[0] = 1.0
     if n_fft % 2 == 0:
         one_sided[-1] = 1.0
-    gains = [np.abs(signal.sosfreqz(s, worN=freqs, fs=sample_rate)[1]) ** 2 for s in sos]
+    gains = [np.abs(_signal().sosfreqz(s, worN=freqs, fs=sample_rate)[1]) ** 2 for s in sos]
     weights = np.stack(gains, axis=1) * (one_sided / n_fft)[:, None]  # Parseval: Σ|wx|² = Σ|X|²/n_fft
     # a stationary signal's mean square is Σ w²x² / Σ w²; only samples inside the signal count
     start = np.arange(n_frames)[:, None] * frame_len - taper + np.arange(size)[None]
@@ -280,9 +291,9 @@ def _decimator(f_max: float, sample_rate: int, frame_len: int) -> tuple[int, np.
     if decimate == 1:
         return 1, np.zeros(0)
     width = (sample_rate / decimate - 2 * f_max) / (sample_rate / 2)
-    taps, beta = signal.kaiserord(100.0, width)
+    taps, beta = _signal().kaiserord(100.0, width)
     taps += 1 - taps % 2  # odd: an integer delay, removed so the filter is zero-phase
-    fir = signal.firwin(taps, (sample_rate / decimate / 2) / (sample_rate / 2), window=("kaiser", beta))
+    fir = _signal().firwin(taps, (sample_rate / decimate / 2) / (sample_rate / 2), window=("kaiser", beta))
     return decimate, fir
 
 
@@ -321,7 +332,7 @@ def _exact_groups(
         response = np.zeros(m, dtype=np.complex128)
         inside = (bins >= k_lo) & (bins <= k_hi)
         freqs = bins[inside] * bin_hz
-        _, h = signal.sosfreqz(sos[b], worN=freqs, fs=sample_rate)
+        _, h = _signal().sosfreqz(sos[b], worN=freqs, fs=sample_rate)
         # the low-rate spectrum is X · fir_gain / R: undo both so the band sees X · H exactly
         response[inside] = h * decimate / _fir_gain(fir, freqs, sample_rate)
         by_m.setdefault(m, []).append((int(b), k_start, response))
