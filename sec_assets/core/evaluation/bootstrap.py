@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn import metrics
 
 from sec_assets.core.evaluation.metrics import quiet
 from sec_assets.core.hashing import stable_seed
@@ -23,6 +22,8 @@ STATISTICS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_map")
 def headline(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     """The bootstrapped figures of one sample: accuracy, balanced accuracy, macro-F1, macro mAP
     (macro over the classes present in ``y_true``)."""
+    from sklearn import metrics  # on first use (see metrics.evaluate)
+
     y_pred = proba.argmax(axis=1)
     present = np.unique(y_true)
     onehot = y_true[:, None] == present[None, :]

@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn import metrics
 
 EXAMPLES_PER_CONFUSION = 3
 # legitimate on small or resampled splits (a class predicted but absent, one class present)
@@ -37,6 +36,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """The figures of one split; ``classes`` are display names (index = label), ``keys`` the
     segment keys (for example segments of the top confusions)."""
+    from sklearn import metrics  # on first use: ≈ 1 s of every process that loads the definitions
+
     labels = list(range(len(classes)))
     if y_true.size == 0:
         return {"n": 0}

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
-from sklearn.utils.class_weight import compute_class_weight
 
 from sec_assets.core.hashing import stable_seed
 from sec_assets.core.models.candidates import Candidate
@@ -162,6 +161,8 @@ def train_candidate(candidate: Candidate, train: SegmentData, es: SegmentData, s
         xe, ye = xt, yt
     weights = None
     if fit.class_weighting:
+        from sklearn.utils.class_weight import compute_class_weight  # on first use (evaluation.metrics)
+
         present = np.unique(train.labels)
         balanced = compute_class_weight("balanced", classes=present, y=train.labels)
         full = np.ones(len(classes))

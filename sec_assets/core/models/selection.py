@@ -9,13 +9,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
 
 
 def select(probabilities: Mapping[str, np.ndarray], labels: np.ndarray) -> tuple[str, list[dict[str, Any]]]:
     """(chosen candidate id, one row per candidate in the given order with its validation figures)."""
     if not probabilities:
         raise ValueError("no candidates to choose from")
+    from sklearn.metrics import accuracy_score, f1_score  # on first use (see evaluation.metrics)
+
     rows: list[dict[str, Any]] = []
     for cid, proba in probabilities.items():
         pred = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=int)

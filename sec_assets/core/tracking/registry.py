@@ -11,18 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 import numpy as np
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from sec_assets.core.evaluation.bootstrap import paired_difference
 from sec_assets.core.models.data import SegmentData
 from sec_assets.core.tracking.gate import CHAMPION, Champion, Decision, Thresholds, decide
-from sec_assets.core.tracking.pyfunc import INPUT_COLUMNS
+from sec_assets.core.tracking.model_io import INPUT_COLUMNS
+
+if TYPE_CHECKING:  # MLflow itself is imported on first use (see .store)
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
 
 TEST_SET_TAG = "sec.test_set"  # the test-set fingerprint a version was evaluated on
 GATE_TAG = "sec.gate"
@@ -46,6 +46,8 @@ class Registration:
 
 
 def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    from mlflow.exceptions import MlflowException
+
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
@@ -56,6 +58,8 @@ def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersio
 
 def load_alias(name: str, alias: str) -> tuple[Any, str]:
     """(pyfunc model, version) of ``models:/<name>@<alias>`` from the current registry URI."""
+    import mlflow
+
     version = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
     return mlflow.pyfunc.load_model(f"models:/{name}/{version.version}"), str(version.version)
 
@@ -115,6 +119,8 @@ def gate_and_register(
         "test_macro_f1": f"{figures['macro_f1']:.6f}",
         "test_map": f"{figures['macro_map']:.6f}",
     }
+    import mlflow
+
     version = mlflow.register_model(model_uri, name, tags=with_tags)
     client.set_registered_model_alias(name, decision.alias, version.version)
     return Registration(

@@ -17,19 +17,19 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 import numpy as np
-from mlflow.entities import Metric, Param
-from mlflow.models import ModelSignature, infer_signature
-from mlflow.tracking import MlflowClient
-from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
 from sec_assets.core.models.data import SegmentData
 from sec_assets.core.models.learn import TrainedModel
-from sec_assets.core.tracking import pyfunc
+from sec_assets.core.tracking import model_io
 from sec_assets.core.tracking.store import experiment
+
+if TYPE_CHECKING:  # MLflow itself is imported on first use (see .store)
+    from mlflow.entities import Metric, Param
+    from mlflow.models import ModelSignature
+    from mlflow.tracking import MlflowClient
 
 EXAMPLE_ROWS = 3
 REQUIREMENTS = ("mlflow", "numpy", "pandas", "safetensors", "torch", "pydantic", "scikit-learn")
@@ -49,18 +49,29 @@ def _flat(prefix: str, value: Any) -> dict[str, str]:
 def signature(example: dict[str, np.ndarray], output: Any) -> ModelSignature:
     """The inferred signature with any number of frames in ``levels_db`` (statistics and the CNN's
     pooling take any length: an inference window need not be a training segment's length)."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import ColSpec, Schema, TensorSpec
+
     inferred = infer_signature(example, output)
     specs: list[ColSpec | TensorSpec] = [
         TensorSpec(np.dtype(np.float32), (-1, -1, *example[name].shape[2:]), name)
-        if name == pyfunc.INPUT_COLUMNS["levels"]
+        if name == model_io.INPUT_COLUMNS["levels"]
         else TensorSpec(np.dtype(np.float32), (-1, *example[name].shape[1:]), name)
         for name in example
     ]
     return ModelSignature(inputs=Schema(specs), outputs=inferred.outputs)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def _metric(name: str, value: float, step: int) -> Metric:
+    from mlflow.entities import Metric
+
+    return Metric(name, float(value), int(time.time() * 1000), step)
+
+
+def _params(values: Mapping[str, str]) -> list[Param]:
+    from mlflow.entities import Param
+
+    return [Param(k, v) for k, v in sorted(values.items())]
 
 
 def requirements() -> list[str]:
@@ -96,29 +107,31 @@ class TrainingLog:
             "classes": json.dumps(model.classes)[:MAX_PARAM],
             **_flat("", dict(extra)),
         }
-        example = pyfunc.feature_rows(model, train.subset(np.arange(len(train)) < EXAMPLE_ROWS))
+        import mlflow
+
+        example = model_io.feature_rows(model, train.subset(np.arange(len(train)) < EXAMPLE_ROWS))
         with mlflow.start_run(
             experiment_id=self.experiment_id, run_name=cand.id, nested=True, tags={"sec.candidate": cand.id}
         ) as run:
             run_id = run.info.run_id
-            self.client.log_batch(run_id, params=[Param(k, v) for k, v in sorted(params.items())])
+            self.client.log_batch(run_id, params=_params(params))
             metrics = [
-                Metric(name, float(value), _now_ms(), epoch)
+                _metric(name, value, epoch)
                 for epoch, row in enumerate(model.history, start=1)
                 for name, value in row.items()
             ]
             metrics += [
-                Metric("epochs", float(model.epochs), _now_ms(), 0),
-                Metric("best_epoch", float(model.best_epoch), _now_ms(), 0),
-                Metric("best_es_loss", float(model.best_es_loss), _now_ms(), 0),
+                _metric("epochs", model.epochs, 0),
+                _metric("best_epoch", model.best_epoch, 0),
+                _metric("best_es_loss", model.best_es_loss, 0),
             ]
             for start in range(0, len(metrics), 1000):  # log_batch takes 1,000 metrics at most
                 self.client.log_batch(run_id, metrics=metrics[start : start + 1000])
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=str(pyfunc.MODEL_CODE),
-                artifacts={pyfunc.ARTIFACT: str(extra["model_path"])},
-                signature=signature(example, pyfunc.predict_frame(model, example)),
+                python_model=str(model_io.MODEL_CODE),
+                artifacts={model_io.ARTIFACT: str(extra["model_path"])},
+                signature=signature(example, model_io.predict_frame(model, example)),
                 input_example=example,
                 pip_requirements=requirements(),
             )
@@ -128,7 +141,7 @@ class TrainingLog:
     def selected(self, candidate_id: str, valid: Mapping[str, Mapping[str, float]]) -> None:
         """The selection's validation figures on every child, the choice on the parent."""
         for cid, child in self.children.items():
-            figures = [Metric(f"valid_{k}", float(v), _now_ms(), 0) for k, v in valid[cid].items()]
+            figures = [_metric(f"valid_{k}", v, 0) for k, v in valid[cid].items()]
             self.client.log_batch(child.run_id, metrics=figures)
             self.client.set_tag(child.run_id, "sec.selected", str(cid == candidate_id).lower())
         self.client.set_tag(self.parent_run_id, "sec.selected", candidate_id)
@@ -144,10 +157,12 @@ def training_run(
     tags: Mapping[str, str],
 ) -> Iterator[TrainingLog]:
     """The parent run of one octave's training, open for the block (FAILED if the block raises)."""
+    import mlflow
+
     exp = experiment(client, uri, experiment_name)
     common = {"octave": str(octave), **_flat("", dict(params))}
     with mlflow.start_run(experiment_id=exp, run_name=f"train 1/{octave} octave", tags=dict(tags)) as run:
-        client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in sorted(common.items())])
+        client.log_batch(run.info.run_id, params=_params(common))
         yield TrainingLog(client, exp, run.info.run_id, common)
 
 
@@ -162,8 +177,6 @@ def log_evaluation(
     for cid, values in figures.items():
         run_id = child_runs.get(cid)
         if run_id:
-            client.log_batch(
-                run_id, metrics=[Metric(k, float(v), _now_ms(), 0) for k, v in sorted(values.items())]
-            )
+            client.log_batch(run_id, metrics=[_metric(k, v, 0) for k, v in sorted(values.items())])
     for path in artifacts:
         client.log_artifact(parent_run_id, str(path), artifact_path="report")
