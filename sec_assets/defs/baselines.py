@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import polars as pl
-import torch
 from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeResult, MetadataValue, asset
 
+from sec_assets.core.devices import use_threads
 from sec_assets.core.evaluation.report import render_markdown
 from sec_assets.core.features import clap
 from sec_assets.core.hashing import file_sha256
@@ -32,7 +32,7 @@ def zero_shot_baseline(context: AssetExecutionContext, sec: SecResource) -> Mate
     home = sec.home_path
     keys = registered_classes(context)
     names = [class_name(sec, k) for k in keys]
-    torch.set_num_threads(sec.cpu_count())
+    use_threads(sec.cpu_count())
     files = clap.resolve_model_files(sec.models_path, cfg.allow_random_init)
     frames = [
         storage.read_partition(home, "clap_embeddings", {AUDIO_CLASS: k}, ["model_sha256", "embedding"])

@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
-import torch
 from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeResult, asset
 
 from sec_assets.core.audio import stored
-from sec_assets.core.devices import resolve_device
+from sec_assets.core.devices import resolve_device, use_threads
 from sec_assets.core.features import clap, embedding
 from sec_assets.core.features.spectrogram import spectrogram_shard
 from sec_assets.core.progress import Progress
@@ -71,7 +70,7 @@ def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> Materia
 def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: str) -> MaterializeResult:
     emb = sec.settings.embeddings
     home = sec.home_path
-    torch.set_num_threads(sec.cpu_count())
+    threads = use_threads(sec.cpu_count())
     files = clap.resolve_model_files(sec.models_path, emb.allow_random_init)
     if files.random_init:
         context.log.warning(
@@ -95,7 +94,7 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
         return kept
     context.log.info(
         f"{key}: {files.model_id} on {model.device} ({model.precision}), forward batch {forward_batch}, "
-        f"{torch.get_num_threads()} torch threads, {emb.embed_workers} prefetch workers"
+        f"{threads} torch threads, {emb.embed_workers} prefetch workers"
     )
 
     line = Progress(f"{key}: embedded", _segment_count(home, key), "segments", context.log.info)
@@ -148,7 +147,7 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
             if stats.seconds
             else 0.0,
             "forward_batch": forward_batch,
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": threads,
         },
     )
 
@@ -181,7 +180,7 @@ def _octave_spectrograms_one(
     bands = params.bands
     device = resolve_device(spec.spectrogram_device)
     if device == "cpu":
-        torch.set_num_threads(sec.cpu_count())
+        use_threads(sec.cpu_count())
     dims = {AUDIO_CLASS: key, OCTAVE: str(n)}
     lineage_params = {
         **vars(params),

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import torch
 from dagster import (
     AssetDep,
     AssetExecutionContext,
@@ -24,7 +23,7 @@ from dagster import (
 from pydantic import Field
 
 from sec_assets.core.audio.segments import SourceFile
-from sec_assets.core.devices import resolve_device
+from sec_assets.core.devices import resolve_device, use_threads
 from sec_assets.core.features import clap
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.inference import inbox
@@ -300,7 +299,7 @@ def _featurizer(sec: SecResource, champions: list[Champion]) -> Featurizer:
     needs_clap = any("embedding" in (c.model.metadata.get_input_schema().input_names()) for c in champions)
     model = None
     if needs_clap:
-        torch.set_num_threads(sec.cpu_count())
+        use_threads(sec.cpu_count())
         files = clap.resolve_model_files(sec.models_path, cfg.allow_random_init)
         stat = files.weights.stat()
         model = _loaded_clap(files, stat.st_mtime_ns, stat.st_size, cfg.embed_device, cfg.embed_precision)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import torch
 from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
@@ -23,6 +22,7 @@ from dagster import (
 )
 
 from sec_assets.core.audio.manifest import source_files
+from sec_assets.core.devices import use_threads
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.models.candidates import Candidate
 from sec_assets.core.models.data import load_segment_data, split_rows
@@ -172,7 +172,7 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
     cfg = sec.settings
     n = int(context.partition_key)
     home = sec.home_path
-    torch.set_num_threads(sec.cpu_count())
+    threads = use_threads(sec.cpu_count())
     registered = registered_classes(context)
     data = load_segment_data(home, n, registered, TRAINING_READS)
     classes = sorted({data.classes[i] for i in data.labels[data.mask("train")]})
@@ -291,7 +291,7 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         params={
             "candidates": [c.identity() for c in cfg.candidates],
             "seed": cfg.seed,
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": threads,
             "selection": "valid macro-F1",
             "splits_read": list(TRAINING_READS),
         },

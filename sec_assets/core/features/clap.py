@@ -44,14 +44,16 @@ import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soxr
-import torch
 
 from sec_assets.core.devices import resolve_device
 from sec_assets.core.hashing import file_sha256
+
+if TYPE_CHECKING:  # torch is imported on first use: ≈ 1 s of every process that loads the definitions
+    import torch
 
 SAMPLE_RATE = 44100
 CLIP_SECONDS = 7
@@ -197,6 +199,8 @@ def _verify_and_load(module: torch.nn.Module, state: dict[str, torch.Tensor], pr
 
 def gpu_batch_size(device: str, per_clip_bytes: int = GPU_BYTES_PER_CLIP, cap: int = 512) -> int:
     """Clips per GPU forward from the memory free now: a conservative share of it, at most ``cap``."""
+    import torch
+
     free, _total = torch.cuda.mem_get_info(torch.device(device))
     return max(1, min(cap, int(0.6 * free) // per_clip_bytes))
 
@@ -227,6 +231,8 @@ class LoadedClap:
 
     def embed(self, clips: np.ndarray) -> np.ndarray:
         """(B, 308700) float32 mono 44.1 kHz 7-s clips → (B, 1024) float32 embeddings."""
+        import torch
+
         if clips.ndim != 2 or clips.shape[1] != CLIP_SAMPLES:
             raise ValueError(f"expected (batch, {CLIP_SAMPLES}) clips, got {clips.shape}")
         x = torch.from_numpy(np.ascontiguousarray(clips, dtype=np.float32))
@@ -235,6 +241,8 @@ class LoadedClap:
         return self._forward_splitting(x)
 
     def _forward_splitting(self, x: torch.Tensor) -> np.ndarray:
+        import torch
+
         try:
             return self._forward(x)
         except torch.cuda.OutOfMemoryError:
@@ -245,6 +253,8 @@ class LoadedClap:
             return np.concatenate([self._forward_splitting(x[:half]), self._forward_splitting(x[half:])])
 
     def _forward(self, x: torch.Tensor) -> np.ndarray:
+        import torch
+
         with torch.inference_mode():
             x = x.to(self.device, non_blocking=True)
             if self.device != "cpu" and self.precision == "bf16":
@@ -256,6 +266,8 @@ class LoadedClap:
 
     def embed_text(self, prompts: list[str]) -> np.ndarray:
         """(P, 1024) text embeddings, tokenized exactly as msclap's ``preprocess_text``."""
+        import torch
+
         if self.text is None or self.tokenizer is None:
             raise TextModelUnavailable("the text tower was not loaded (load_clap(..., need_text=True))")
         tokens = self.tokenizer(
@@ -280,6 +292,8 @@ def load_clap(
     Text needs the tokenizer and model in ``files.text_model`` and the checkpoint's
     ``caption_encoder.*`` keys; whatever is missing raises :class:`TextModelUnavailable`.
     """
+    import torch
+
     if precision not in ("bf16", "fp32"):
         raise ValueError(f"precision must be 'bf16' or 'fp32', got {precision!r}")
     dev = resolve_device(device)

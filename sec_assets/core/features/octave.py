@@ -52,11 +52,14 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from sec_assets.core.devices import resolve_device
+
+if TYPE_CHECKING:  # torch is imported on first use: ≈ 1 s of every process that loads the definitions
+    import torch
 
 
 @functools.cache
@@ -422,6 +425,8 @@ class _DevicePlan:
 
 @functools.lru_cache(maxsize=64)
 def _on_device(plan: FilterbankPlan, device: str) -> _DevicePlan:
+    import torch
+
     return _DevicePlan(
         frame_window=torch.as_tensor(
             np.pad(plan.frame_window, (0, plan.frame_fft - plan.frame_window.size)),
@@ -451,6 +456,8 @@ def _frame_blocks(
     mostly multiplications by zero. Each block is (band index, first column, end column, weights)
     in the interleaved (re², im²) layout of ``view_as_real``, whose columns are bins × 2.
     """
+    import torch
+
     out = []
     weights = plan.frame_weights
     for start in range(0, plan.frame_index.size, per_block):
@@ -496,6 +503,8 @@ def _decimated(x: torch.Tensor, plan: FilterbankPlan, toeplitz: torch.Tensor) ->
     The FIR smears an onset at t = 0 slightly into negative time; those outputs go to the end of
     the buffer (index -1 is time -R), so the FFT sees the low-passed signal whole.
     """
+    import torch
+
     r = plan.decimate
     chunk, q = toeplitz.shape
     delay = (plan.fir.size - 1) // 2
@@ -514,6 +523,8 @@ def _decimated(x: torch.Tensor, plan: FilterbankPlan, toeplitz: torch.Tensor) ->
 
 def _band_mean_squares(x: torch.Tensor, plan: FilterbankPlan, device: str) -> torch.Tensor:
     """(signals, samples) float32 → (signals, frames, bands) mean squares of the band signals."""
+    import torch
+
     dp = _on_device(plan, device)
     s, n_frames, frame_len = x.shape[0], plan.n_frames, plan.frame_len
     out = torch.empty((s, n_frames, len(plan.bands)), dtype=torch.float32, device=device)
@@ -571,6 +582,8 @@ def fast_levels(
     values are not bitwise equal to CPU ones; lineage records the device). Peak memory is bounded
     by one block or batch per worker, not by how many signals are passed.
     """
+    import torch
+
     x = np.asarray(audio, dtype=np.float32)
     lead, n_samples = x.shape[:-1], x.shape[-1]
     plan = filterbank_plan(n, sample_rate, n_samples, frame_seconds, base, skirt_db)

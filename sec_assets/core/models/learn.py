@@ -20,9 +20,9 @@ import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
@@ -30,11 +30,16 @@ from sec_assets.core.hashing import stable_seed
 from sec_assets.core.models.candidates import Candidate
 from sec_assets.core.models.data import SegmentData
 
+if TYPE_CHECKING:  # torch is imported on first use: ≈ 1 s of every process that loads the definitions
+    import torch
+
 FORMAT = "sec-classifier/1"
 PREDICT_BLOCK = 64  # rows per forward when predicting (fixed: results independent of grouping)
 
 
 def build_network(candidate: Candidate, input_shape: tuple[int, ...], n_classes: int) -> torch.nn.Module:
+    import torch
+
     trunk, width = candidate.features.trunk(input_shape)
     layers = [trunk] if trunk is not None else [torch.nn.Flatten()] if len(input_shape) > 1 else []
     return torch.nn.Sequential(*layers, candidate.head.build(width, n_classes))
@@ -49,6 +54,8 @@ def _standardisation(candidate: Candidate, x: np.ndarray) -> tuple[np.ndarray, n
 
 @contextlib.contextmanager
 def _deterministic(seed: int) -> Iterator[None]:
+    import torch
+
     was = torch.are_deterministic_algorithms_enabled()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -73,6 +80,8 @@ class TrainedModel:
     history: list[dict[str, float]] = field(default_factory=list)  # per epoch: train_loss, es_loss
 
     def network(self) -> torch.nn.Module:
+        import torch
+
         net = build_network(self.candidate, self.input_shape, len(self.classes))
         net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.state.items()})
         return net.eval()
@@ -88,6 +97,8 @@ class TrainedModel:
         """Probabilities in fixed blocks of :data:`PREDICT_BLOCK` rows (the last one zero-padded):
         every forward has the same shape, so a row's probabilities do not depend on which rows
         it was scored with (the report's test set or one recording's windows: same bits)."""
+        import torch
+
         if len(x) == 0:
             return np.zeros((0, len(self.classes)))
         net = self.network()
@@ -146,6 +157,8 @@ class TrainedModel:
 
 def train_candidate(candidate: Candidate, train: SegmentData, es: SegmentData, seed: int) -> TrainedModel:
     """Fit ``candidate`` on ``train``, early-stopped on ``es``; see the module docstring."""
+    import torch
+
     if len(train) == 0:
         raise ValueError("no training examples: every class needs audio in the train split")
     classes = train.classes

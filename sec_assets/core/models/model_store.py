@@ -15,8 +15,6 @@ import json
 import pickle
 from pathlib import Path
 
-import torch
-
 from sec_assets.core.features.clap import REAL_DIR, WEIGHTS_FILE
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.store.storage import atomic_write_bytes
@@ -39,6 +37,8 @@ def tensors_only_checkpoint(path: Path) -> dict[str, object]:
     Only call this on a file from a trusted source: a file that needs full unpickling is loaded
     once with ``weights_only=False`` to extract its ``model`` state dict.
     """
+    import torch
+
     original = file_sha256(path)
     try:
         torch.load(path, map_location="cpu", weights_only=True)
