@@ -38,7 +38,8 @@ from sec_assets.testing.signals import tone, white_noise
 PER_CLASS = ["raw_manifest", "splits", "augmented_segments", "clap_embeddings"]
 CHILD = r"""
 import json, os, sys, time
-import sec_assets.definitions  # the code location's imports (dagster, torch, msclap)
+import sec_assets.definitions  # the code location's imports (dagster, polars, duckdb)
+import torch, scipy.signal  # imported on first use by the compute steps: part of the base, not the step
 from dagster import DagsterInstance, materialize
 from sec_assets.core.settings import load_settings
 from sec_assets.defs import ALL_ASSETS
