@@ -1,2 +1,2 @@
 """Backfills as Dagster asset backfills: :mod:`.plan` (targets, runs, submit, follow) and
-:mod:`.command` (``sec-assets backfill``)."""
+:mod:`sec_assets.cli.backfill` (``sec-assets backfill``)."""

@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 
-    from sec_assets.cli import run_everything
     from sec_assets.core.settings import load_settings
     from sec_assets.defs.retraining import BURST_TAG, STAGE_TAG
+    from sec_assets.local_run import run_everything
     from sec_assets.testing.demo_data import write_demo_dataset
     from sec_assets.testing.tiny_clap import ensure_random_init_model
 

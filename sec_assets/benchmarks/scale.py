@@ -193,8 +193,8 @@ def report_materializations(classes: list[str]) -> int:
     """One materialization per asset partition, as a full backfill leaves them (the UI's status)."""
     from dagster import AssetKey, AssetMaterialization, DagsterInstance
 
-    from sec_assets.cli import ensure_dagster_home
     from sec_assets.core.settings import load_settings
+    from sec_assets.instance import ensure_dagster_home
     from sec_assets.partitions import AUDIO_CLASS, class_octave_key
 
     ensure_dagster_home(load_settings())

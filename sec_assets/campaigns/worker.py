@@ -107,7 +107,7 @@ def run_task(
     stop: StopRequests | None = None,
 ) -> bool:
     """Every step of the task not yet done (all with ``force``); whether all are done now."""
-    from sec_assets.cli import register_classes
+    from sec_assets.instance import register_classes
 
     classes, _ = register_classes(task.settings)
     if not classes:
@@ -156,7 +156,7 @@ def run_task(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sec_assets.campaigns.commands import load
+    from sec_assets.campaigns.launch import load
 
     parser = argparse.ArgumentParser(prog="python -m sec_assets.campaigns.worker")
     parser.add_argument("file", type=Path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, build_sensor_context
 
-from sec_assets.campaigns.commands import load, worker_env
+from sec_assets.campaigns.launch import load, worker_env
 from sec_assets.campaigns.plan import Step, ranges
 from sec_assets.campaigns.status import task_status
 from sec_assets.campaigns.tags import CAMPAIGN_TAG, PLAN_TAG, STAGE_TAG, TASK_TAG

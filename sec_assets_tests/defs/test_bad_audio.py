@@ -11,10 +11,11 @@ import pytest
 import soundfile as sf
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
-from sec_assets.cli import register_classes, run_everything
 from sec_assets.core.audio.segments import AUDIO_DTYPE, decode_audio
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs import ALL_ASSETS
+from sec_assets.instance import register_classes
+from sec_assets.local_run import run_everything
 from sec_assets.partitions import class_octave_key
 from sec_assets.resources import SecResource
 from sec_assets.testing.bad_audio import write_bad_inputs

@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
 
-from sec_assets.cli import run_everything
 from sec_assets.core.audio.keys import partition_key_for
 from sec_assets.core.settings import load_settings
 from sec_assets.core.store import catalog
 from sec_assets.defs import ALL_ASSETS
+from sec_assets.local_run import run_everything
 from sec_assets.resources import SecResource
 
 pytestmark = pytest.mark.slow

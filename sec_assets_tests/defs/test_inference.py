@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 import torch
 
-from sec_assets.cli import run_everything
 from sec_assets.core.features import clap
 from sec_assets.core.inference.featurize import Featurizer
 from sec_assets.core.inference.windows import WindowParams, grade, recording_windows
@@ -19,6 +18,7 @@ from sec_assets.core.models.data import load_segment_data
 from sec_assets.core.store import catalog
 from sec_assets.core.tracking.registry import load_alias, score
 from sec_assets.core.tracking.store import tracking
+from sec_assets.local_run import run_everything
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def test_inference_on_test_files_reproduces_the_evaluation_exactly(demo_dataset,
 
 
 def _inbox_run(settings):
-    from sec_assets.cli import label_inbox
+    from sec_assets.local_run import label_inbox
 
     return label_inbox(settings)
 
@@ -138,8 +138,8 @@ def test_the_inbox_is_labelled_once_with_tables_a_catalog_view_and_failures(
     # the inbox sensor's runs: each covers the folders that settled, checked again by the run
     from dagster import DagsterInstance, build_sensor_context
 
-    from sec_assets.cli import label_inbox
     from sec_assets.defs.inbox_sensor import inbox_sensor
+    from sec_assets.local_run import label_inbox
     from sec_assets.resources import SecResource
 
     sec = SecResource.from_settings(settings)

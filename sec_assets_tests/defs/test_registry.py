@@ -16,8 +16,8 @@ import pytest
 from dagster import DagsterInstance, materialize
 from mlflow.tracking import MlflowClient
 
-from sec_assets.cli import run_everything
 from sec_assets.defs import ALL_ASSETS
+from sec_assets.local_run import run_everything
 from sec_assets.resources import SecResource
 
 pytestmark = pytest.mark.slow

@@ -13,12 +13,12 @@ import pytest
 import soundfile as sf
 from dagster import DagsterEventType, DagsterInstance, materialize
 
-from sec_assets.cli import register_classes
 from sec_assets.core.audio import stored
 from sec_assets.core.audio.segments import SegmentParams
 from sec_assets.core.settings import load_settings
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs import ALL_ASSETS
+from sec_assets.instance import register_classes
 from sec_assets.resources import SecResource
 from sec_assets.testing.signals import tone
 

@@ -100,7 +100,7 @@ def test_time_limit_during_the_manifest_scan_commits_nothing(
     big_class, make_settings, dagster_home, in_a_slurm_step
 ):
     settings = make_settings(big_class)
-    from sec_assets.cli import register_classes
+    from sec_assets.instance import register_classes
 
     register_classes(settings)
     watcher = _signal_when_file_open(big_class / "birds", after=FILES // 3)
@@ -122,7 +122,7 @@ def test_time_limit_while_segmenting_commits_nothing_and_the_retry_all_of_it(
     big_class, make_settings, dagster_home, monkeypatch, in_a_slurm_step
 ):
     settings = make_settings(big_class, segment_seconds=0.5, min_segment_seconds=0.1)
-    from sec_assets.cli import register_classes
+    from sec_assets.instance import register_classes
 
     register_classes(settings)
     monkeypatch.delenv(STEP_ENV_FLAG)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from sec_assets.cli import run_everything
+from sec_assets.local_run import run_everything
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

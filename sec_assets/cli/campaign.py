@@ -1,6 +1,6 @@
 """``sec-assets campaign validate|run|status|query FILE``.
 
-``run`` starts one worker process per task (:mod:`.worker`), one task after another, with
+``run`` starts one worker process per task (:mod:`sec_assets.campaigns.worker`), one task after another, with
 ``SEC_EXECUTOR`` set for the task's ``where`` (``slurm``: the submitit executor on Slurm, or
 submitit's local processes when ``SEC_EXECUTOR`` already is ``local``/``debug``, for a dry run
 without a cluster; ``local``: in the worker). Tasks are independent: a failed one does not stop
@@ -10,36 +10,17 @@ the others; the exit status says whether all are done.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
 
+from sec_assets.campaigns.launch import load, worker_env
+from sec_assets.cli.output import add_format_arguments, print_frame
 from sec_assets.core.campaign.catalog import build_campaign_catalog, campaign_catalog_path, query_campaign
-from sec_assets.core.campaign.spec import Campaign, Task, load_campaign
-from sec_assets.core.settings import Settings, load_settings
-
-
-def load(path: Path) -> tuple[Campaign, Settings]:
-    """The campaign file checked against the settings (YAML ← environment) and the executor's rules."""
-    from sec_assets.executor.config import check_config
-
-    base = load_settings()
-    return load_campaign(path, base, check_config), base
-
-
-def worker_env(task: Task, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The worker's environment: ``SEC_EXECUTOR`` unset for ``local``, a submitit mode for ``slurm``."""
-    from sec_assets.executor.config import EXECUTOR_ENV, executor_mode
-
-    env = dict(os.environ if environ is None else environ)
-    if task.run.where == "local":
-        env.pop(EXECUTOR_ENV, None)
-    elif executor_mode(env) is None:
-        env[EXECUTOR_ENV] = "slurm"
-    return env
+from sec_assets.core.campaign.spec import Campaign
+from sec_assets.instance import ensure_dagster_home
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -69,8 +50,6 @@ def _status(campaign: Campaign) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sec_assets.cli import ensure_dagster_home
-
     campaign, base = load(args.file)
     ensure_dagster_home(base)
     tasks = [campaign.task(n) for n in args.task] if args.task else list(campaign.tasks)
@@ -106,8 +85,6 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from sec_assets.cli import ensure_dagster_home
-
     campaign, base = load(args.file)
     ensure_dagster_home(base)
     print(_status(campaign))
@@ -116,8 +93,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
-
-    from sec_assets.cli import print_frame
 
     campaign, _ = load(args.file)
     try:
@@ -146,5 +121,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             verb.add_argument("--force", action="store_true", help="re-run steps already done")
         if name == "query":
             verb.add_argument("sql")
-            verb.add_argument("--format", choices=["table", "csv", "json"], default="table")
-            verb.add_argument("--max-rows", type=int, default=50)
+            add_format_arguments(verb)

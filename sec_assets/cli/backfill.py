@@ -52,9 +52,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         succeeded,
         targets,
     )
-    from sec_assets.cli import ensure_dagster_home
     from sec_assets.core.settings import load_settings
     from sec_assets.defs.inference import ASSETS as INFERENCE
+    from sec_assets.instance import ensure_dagster_home
 
     settings = load_settings()
     ensure_dagster_home(settings)

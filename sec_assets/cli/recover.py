@@ -26,9 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_recover(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance, DagsterRunStatus
 
-    from sec_assets.cli import ensure_dagster_home
     from sec_assets.core.settings import load_settings
     from sec_assets.executor.recovery import orchestrator, orphaned_runs, recover
+    from sec_assets.instance import ensure_dagster_home
 
     ensure_dagster_home(load_settings())
     with DagsterInstance.get() as instance:
