@@ -11,9 +11,10 @@ from dagster import (
 )
 
 from sec_assets.core.settings import load_settings
+from sec_assets.core.store.schemas import AUDIO_CLASS, OCTAVE
 
-AUDIO_CLASS = "audio_class"
-OCTAVE = "octave"
+__all__ = ["AUDIO_CLASS", "OCTAVE"]  # the dimension names are the storage contract's
+
 
 _LOADED = load_settings()  # the settings that shape the code location (resources.NOT_PER_RUN)
 

@@ -64,7 +64,7 @@ def write_landing(root: Path, classes: list[str]) -> None:
 
 def _complete(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     """The frame with the table's other columns as nulls (the writer casts and orders them)."""
-    from sec_assets.core.store.catalog import TABLE_SCHEMAS
+    from sec_assets.core.store.schemas import TABLE_SCHEMAS
 
     missing = [c for c in TABLE_SCHEMAS[table] if c not in frame.columns]
     return frame.with_columns(pl.lit(None, dtype=TABLE_SCHEMAS[table][c]).alias(c) for c in missing)

@@ -11,7 +11,7 @@ from sec_assets.core.evaluation.report import render_markdown
 from sec_assets.core.features import clap
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.models import zero_shot
-from sec_assets.core.store import catalog, storage
+from sec_assets.core.store import catalog, schemas, storage
 from sec_assets.defs._shared import ALL, asset_boundary, class_name, finish, registered_classes, upstream
 from sec_assets.defs.evaluation import GROUP
 from sec_assets.partitions import AUDIO_CLASS
@@ -84,7 +84,7 @@ def zero_shot_baseline(context: AssetExecutionContext, sec: SecResource) -> Mate
         home,
         "zero_shot_report",
         {"scope": "all"},
-        pl.DataFrame([row], schema=catalog.TABLE_SCHEMAS["zero_shot_report"]),
+        pl.DataFrame([row], schema=schemas.TABLE_SCHEMAS["zero_shot_report"]),
     )
     inputs = upstream(home, [("clap_embeddings", k) for k in keys])
     return finish(

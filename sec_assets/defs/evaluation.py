@@ -30,7 +30,7 @@ from sec_assets.core.models import zero_shot
 from sec_assets.core.models.data import SegmentData, load_segment_data, split_rows
 from sec_assets.core.models.learn import TrainedModel
 from sec_assets.core.models.splits import fingerprint
-from sec_assets.core.store import catalog, storage
+from sec_assets.core.store import catalog, schemas, storage
 from sec_assets.core.tracking.gate import CHAMPION, Thresholds
 from sec_assets.core.tracking.registry import Registration, gate_and_register, registered_name
 from sec_assets.core.tracking.runs import log_evaluation
@@ -160,7 +160,7 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
         rows.append(_evaluation_row(n, cand, cand == chosen, s, r, iv, models, report_dir))
     if zero_shot_test is not None:
         rows.append(_evaluation_row(n, "zero_shot", False, "test", zero_shot_test, {}, None, report_dir))
-    frame = pl.DataFrame(rows, schema=catalog.TABLE_SCHEMAS["evaluation_report"])
+    frame = pl.DataFrame(rows, schema=schemas.TABLE_SCHEMAS["evaluation_report"])
     written = catalog.write_table_partition(home, "evaluation_report", {OCTAVE: str(n)}, frame)
     inputs = upstream(home, [("trained_classifier", str(n))] + [("splits", k) for k in classes])
     test_res = chosen_results["test"]

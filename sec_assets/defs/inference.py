@@ -33,7 +33,7 @@ from sec_assets.core.inference.tables import raven_table, result_csv
 from sec_assets.core.inference.windows import WindowParams, grade
 from sec_assets.core.landing.scan import ROOT, listing
 from sec_assets.core.progress import Progress
-from sec_assets.core.store import catalog, storage
+from sec_assets.core.store import catalog, schemas, storage
 from sec_assets.core.tracking.gate import CHAMPION
 from sec_assets.core.tracking.registry import registered_name, version_by_alias
 from sec_assets.core.tracking.store import tracking
@@ -320,7 +320,7 @@ def _combined(home: Path, present: dict[str, str]) -> pl.DataFrame:
     """Every labelled recording of the inbox, in path order."""
     order = sorted(present, key=lambda sha: (present[sha], sha))
     frames = [storage.read_partition(home, ASSET, {"recording": s}) for s in order]
-    schema = catalog.TABLE_SCHEMAS[ASSET]
+    schema = schemas.TABLE_SCHEMAS[ASSET]
     return pl.concat(frames).cast(schema) if frames else pl.DataFrame(schema=schema)  # type: ignore[arg-type]
 
 

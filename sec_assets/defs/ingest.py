@@ -23,7 +23,7 @@ from sec_assets.core.audio.segments import SourceFile, plan_class, segment_sourc
 from sec_assets.core.audio.stored import LINEAGE_STORAGE, stored_audio
 from sec_assets.core.progress import Progress
 from sec_assets.core.settings import AUGMENTED_SPLITS
-from sec_assets.core.store import catalog, stat_cache, storage
+from sec_assets.core.store import catalog, schemas, stat_cache, storage
 from sec_assets.defs._shared import (
     FAILURE_COLUMNS,
     SEGMENT_SHARD,
@@ -261,7 +261,7 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
                     counts["padded"] += int(seg.padded)
                     counts["rounds"] = max(counts["rounds"], seg.round + 1)
                     if len(rows) >= SEGMENT_SHARD:
-                        yield pl.DataFrame(rows, schema=catalog.TABLE_SCHEMAS["augmented_segments"])
+                        yield pl.DataFrame(rows, schema=schemas.TABLE_SCHEMAS["augmented_segments"])
                         rows = []
             except Exception as exc:  # one bad file must not lose the class; it is reported
                 reason = f"{exc} (after {made} of {len(plan[src.sha256])} segments)"
@@ -269,7 +269,7 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
                 context.log.warning(f"{key}: skipped {src.path}: {reason}")
             line.update(i + 1, f"{counts['segments']} segments")
         if rows:
-            yield pl.DataFrame(rows, schema=catalog.TABLE_SCHEMAS["augmented_segments"])
+            yield pl.DataFrame(rows, schema=schemas.TABLE_SCHEMAS["augmented_segments"])
 
     written = catalog.write_table_partition(home, "augmented_segments", {AUDIO_CLASS: key}, shards())
     catalog.record_failures(home, asset="augmented_segments", partition_key=key, rows=skipped)

@@ -30,7 +30,7 @@ from sec_assets.core.models.learn import TrainedModel, train_candidate
 from sec_assets.core.models.selection import select
 from sec_assets.core.models.splits import assign_files, files_in_two_splits, fingerprint
 from sec_assets.core.settings import SPLITS
-from sec_assets.core.store import catalog, storage
+from sec_assets.core.store import catalog, schemas, storage
 from sec_assets.core.tracking.runs import training_run
 from sec_assets.core.tracking.store import cluster_warning, tracking
 from sec_assets.defs._shared import (
@@ -272,7 +272,7 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
             }
             for (candidate, path, seconds), t in zip(rows, table, strict=True)
         ],
-        schema=catalog.TABLE_SCHEMAS["trained_classifier"],
+        schema=schemas.TABLE_SCHEMAS["trained_classifier"],
     )
     written = catalog.write_table_partition(home, "trained_classifier", {OCTAVE: str(n)}, frame)
     best = frame.filter(pl.col("selected")).row(0, named=True)

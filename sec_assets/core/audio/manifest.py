@@ -28,7 +28,7 @@ from sec_assets.core.audio.keys import is_hidden, partition_keys_for
 from sec_assets.core.audio.samples import Repair, SamplePolicy, SampleRejected
 from sec_assets.core.audio.segments import SourceFile, long_enough
 from sec_assets.core.hashing import file_sha256
-from sec_assets.core.store.catalog import TABLE_SCHEMAS
+from sec_assets.core.store.schemas import TABLE_SCHEMAS
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from sec_assets.core.audio.segments import (
 )
 from sec_assets.core.settings import AUGMENTED_SPLITS, SegmentStorage
 from sec_assets.core.store import catalog, storage
+from sec_assets.core.store.schemas import AUDIO_CLASS
 
 LINEAGE_STORAGE: dict[str, str] = {"pcm": "float16", "recipe": "recipe"}  # the lineage's "storage"
 RECIPE_COLUMNS = ["segment_key", "source_sha256", "split", "audio_sha256"]
@@ -81,7 +82,7 @@ class _Regenerator:
             raise FileNotFoundError(f"{TABLE} partition {partition_key!r} has no lineage: materialize it")
         self.key = partition_key
         self.params = lineage_segment_params(row["params"])
-        manifest = storage.read_partition(home, "raw_manifest", {"audio_class": partition_key})
+        manifest = storage.read_partition(home, "raw_manifest", {AUDIO_CLASS: partition_key})
         self.sources = {s.sha256: s for s in source_files(manifest)[0]}
 
     def fill(self, batch: pl.DataFrame) -> pl.DataFrame:
@@ -149,7 +150,7 @@ def iter_segment_batches(
 ) -> Iterator[pl.DataFrame]:
     """The class's segments in row batches (memory bounded by a row group), ``audio`` filled in
     whichever way it was stored; only ``columns`` are returned."""
-    dims = {"audio_class": partition_key}
+    dims = {AUDIO_CLASS: partition_key}
     files = storage.partition_files(home, TABLE, dims)
     # partitions written before audio_sha256 existed hold PCM; they have nothing to regenerate
     recipes = (

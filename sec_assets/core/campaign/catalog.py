@@ -19,7 +19,8 @@ import duckdb
 import polars as pl
 
 from sec_assets.core.campaign.spec import Campaign
-from sec_assets.core.store.catalog import VIEWS, ensure_catalog, view_select
+from sec_assets.core.store.catalog import ensure_catalog, view_select
+from sec_assets.core.store.schemas import VIEWS
 
 
 def campaign_catalog_path(campaign: Campaign) -> Path:

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from sec_assets.core.store import catalog
+from sec_assets.core.store import schemas
 
-COLUMNS = catalog.TABLE_SCHEMAS["octave_comparison"]
+COLUMNS = schemas.TABLE_SCHEMAS["octave_comparison"]
 
 
 def comparison_table(evaluations: pl.DataFrame, models: pl.DataFrame) -> pl.DataFrame:

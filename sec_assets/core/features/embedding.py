@@ -44,7 +44,7 @@ from sec_assets.core.audio import stored
 from sec_assets.core.audio.segments import decode_audio
 from sec_assets.core.features import clap
 from sec_assets.core.prefetch import prefetched
-from sec_assets.core.store import catalog, storage
+from sec_assets.core.store import catalog, schemas, storage
 from sec_assets.core.store.storage import atomic_write_bytes
 
 RESUME_KEY = ["segment_key", "segment_hash", "model_sha256", "recipe"]
@@ -229,7 +229,7 @@ def embed_segments(
     )
     available = _committed([*previous, *shards.files()], model.weights_sha256, recipe)
     if available is None:  # nothing embedded, ever (an empty class): a zero-row partition
-        available = pl.DataFrame(schema=catalog.TABLE_SCHEMAS["clap_embeddings"])
+        available = pl.DataFrame(schema=schemas.TABLE_SCHEMAS["clap_embeddings"])
     final = available.join(wanted, on=["segment_key", "segment_hash"], how="semi").sort("segment_key")
     stats.reused = final.height - stats.embedded
     if final.height != stats.total:  # cannot happen by construction; checked because loss is silent

@@ -15,7 +15,7 @@ import polars as pl
 
 from sec_assets.core.audio.segments import decode_audio
 from sec_assets.core.features import octave
-from sec_assets.core.store.catalog import TABLE_SCHEMAS
+from sec_assets.core.store.schemas import TABLE_SCHEMAS
 
 
 @dataclass(frozen=True)

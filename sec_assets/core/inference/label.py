@@ -15,7 +15,7 @@ from sec_assets.core.inference.featurize import Featurizer
 from sec_assets.core.inference.tables import top_k
 from sec_assets.core.inference.windows import WINDOW_COLUMNS, recording_windows
 from sec_assets.core.prefetch import prefetched
-from sec_assets.core.store.catalog import TABLE_SCHEMAS
+from sec_assets.core.store.schemas import TABLE_SCHEMAS
 from sec_assets.core.tracking.registry import score
 
 PREDICTION_COLUMNS = TABLE_SCHEMAS["inbox_predictions"]

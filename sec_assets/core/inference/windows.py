@@ -28,7 +28,7 @@ from sec_assets.core.audio.segments import (
     file_windows,
     segment_source,
 )
-from sec_assets.core.store.catalog import TABLE_SCHEMAS
+from sec_assets.core.store.schemas import TABLE_SCHEMAS
 
 KEY_PREFIX = "inbox"  # the "class" part of a window's segment key
 WINDOW_COLUMNS = {

@@ -17,6 +17,7 @@ import polars as pl
 
 from sec_assets.core.settings import SPLITS
 from sec_assets.core.store import storage
+from sec_assets.core.store.schemas import AUDIO_CLASS, OCTAVE
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class SegmentData:
 def split_rows(home: Path, class_keys: Sequence[str]) -> pl.DataFrame:
     """The ``splits`` rows (partition_key, source_sha256, split) of these classes."""
     return pl.concat(
-        [storage.read_partition(home, "splits", {"audio_class": k}) for k in sorted(class_keys)],
+        [storage.read_partition(home, "splits", {AUDIO_CLASS: k}) for k in sorted(class_keys)],
         how="vertical",
     )
 
@@ -72,7 +73,7 @@ def load_segment_data(
             storage.read_partition(
                 home,
                 "clap_embeddings",
-                {"audio_class": k},
+                {AUDIO_CLASS: k},
                 ["segment_key", "partition_key", "source_sha256", "embedding"],
             )
             for k in classes
@@ -83,7 +84,7 @@ def load_segment_data(
             storage.read_partition(
                 home,
                 "octave_spectrograms",
-                {"audio_class": k, "octave": str(octave)},
+                {AUDIO_CLASS: k, OCTAVE: str(octave)},
                 ["segment_key", "n_frames", "n_bands", "center_hz", "levels_db"],
             )
             for k in classes
