@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from sec_assets.core.features.clap_store import ensure_random_init_model
 from sec_assets.core.settings import Settings, load_settings
-from sec_assets.testing.demo_data import DemoFile, write_demo_dataset
-from sec_assets.testing.tiny_clap import ensure_random_init_model
+from sec_assets.demo.data import DemoFile, write_demo_dataset
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import soundfile as sf
 
+from sec_assets.core.features.clap_store import ensure_random_init_model
 from sec_assets.testing.signals import tone
-from sec_assets.testing.tiny_clap import ensure_random_init_model
 
 BIN = Path(sys.executable).parent
 

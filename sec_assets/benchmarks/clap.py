@@ -26,11 +26,11 @@ import polars as pl
 import torch
 
 from sec_assets.core.audio.segments import decode_audio, encode_audio
-from sec_assets.core.features import clap, embedding
+from sec_assets.core.features import clap, clap_store, embedding
+from sec_assets.core.features.clap_store import ensure_random_init_model
 from sec_assets.core.settings import load_settings
 from sec_assets.core.store import storage
 from sec_assets.testing.signals import chirp, pink_noise, tone, white_noise
-from sec_assets.testing.tiny_clap import ensure_random_init_model
 
 GFLOP_PER_CLIP = 14.1  # HTSAT + projection, one 7-s clip (msclap-internals note)
 DENSE_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}
@@ -90,7 +90,7 @@ def end_to_end(
 
 def run(clips: int, device: str, batch_sizes: list[int], workers: int, rounds: int = 3) -> None:
     settings = load_settings()
-    files = clap.real_model_files(settings.model_store)
+    files = clap_store.real_model_files(settings.model_store)
     scratch = None
     if files is None:
         scratch = tempfile.TemporaryDirectory()

@@ -28,13 +28,13 @@ import torch
 from sec_assets.core.audio.manifest import FilePolicy
 from sec_assets.core.audio.segments import SegmentParams, decode_audio
 from sec_assets.core.features import clap, octave
+from sec_assets.core.features.clap_store import ensure_random_init_model
 from sec_assets.core.features.spectrogram import LevelParams
 from sec_assets.core.inference.featurize import Featurizer
 from sec_assets.core.inference.label import label_recording, label_recordings
 from sec_assets.core.inference.windows import WindowParams, grade, recording_windows
 from sec_assets.core.models.data import SegmentData
 from sec_assets.testing.tiny_champion import tiny_champion
-from sec_assets.testing.tiny_clap import ensure_random_init_model
 
 RATE = 44100
 

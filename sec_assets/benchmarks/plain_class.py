@@ -17,7 +17,7 @@ import torch
 
 from sec_assets.core.audio.manifest import scan_class, source_files
 from sec_assets.core.audio.segments import SegmentParams, plan_class, segment_source
-from sec_assets.core.features import clap
+from sec_assets.core.features import clap, clap_store
 
 
 def run(class_dir: Path, out_dir: Path, models: Path) -> Path:
@@ -27,7 +27,7 @@ def run(class_dir: Path, out_dir: Path, models: Path) -> Path:
     params = SegmentParams()
     plan = plan_class(sources, params, name)
     segments = [s for src in sources for s in segment_source(src, plan[src.sha256], name, params)]
-    model = clap.load_clap(clap.resolve_model_files(models, allow_random_init=True))
+    model = clap.load_clap(clap_store.resolve_model_files(models, allow_random_init=True))
     vectors = [model.embed(clap.prepare_clip(s.audio, params.sample_rate)).mean(axis=0) for s in segments]
     out = out_dir / f"{name}.npz"
     out_dir.mkdir(parents=True, exist_ok=True)

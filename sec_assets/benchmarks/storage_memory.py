@@ -86,7 +86,7 @@ def folder_bytes(path: Path) -> int:
 
 
 def environment(work: Path, name: str, extra: dict[str, str]) -> dict[str, str]:
-    from sec_assets.testing.tiny_clap import ensure_random_init_model
+    from sec_assets.core.features.clap_store import ensure_random_init_model
 
     dagster_home = work / name / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)

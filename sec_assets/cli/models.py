@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_models_fetch(args: argparse.Namespace) -> int:
-    from sec_assets.core.models.model_store import fetch_msclap_2023
+    from sec_assets.core.features.clap_store import fetch_msclap_2023
 
     settings = load_settings()
     try:

@@ -8,7 +8,7 @@ from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeRes
 
 from sec_assets.core.devices import use_threads
 from sec_assets.core.evaluation.report import render_markdown
-from sec_assets.core.features import clap
+from sec_assets.core.features import clap, clap_store
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.models import zero_shot
 from sec_assets.core.store import catalog, schemas, storage
@@ -33,7 +33,7 @@ def zero_shot_baseline(context: AssetExecutionContext, sec: SecResource) -> Mate
     keys = registered_classes(context)
     names = [class_name(sec, k) for k in keys]
     use_threads(sec.cpu_count())
-    files = clap.resolve_model_files(sec.models_path, cfg.allow_random_init)
+    files = clap_store.resolve_model_files(sec.models_path, cfg.allow_random_init)
     frames = [
         storage.read_partition(home, "clap_embeddings", {AUDIO_CLASS: k}, ["model_sha256", "embedding"])
         for k in keys

@@ -25,7 +25,7 @@ from sec_assets.core.evaluation.bootstrap import STATISTICS, file_bootstrap, hea
 from sec_assets.core.evaluation.figures import confusion_png
 from sec_assets.core.evaluation.metrics import evaluate
 from sec_assets.core.evaluation.report import data_uri, render_markdown
-from sec_assets.core.features import clap
+from sec_assets.core.features import clap, clap_store
 from sec_assets.core.models import zero_shot
 from sec_assets.core.models.data import SegmentData, load_segment_data, split_rows
 from sec_assets.core.models.learn import TrainedModel
@@ -297,7 +297,7 @@ def _zero_shot_on(sec: SecResource, test: SegmentData, names: list[str]) -> tupl
     """The CLAP zero-shot baseline on the same test segments, or why it was skipped."""
     if not len(test):
         return None, "zero-shot baseline: no test segments"
-    files = clap.resolve_model_files(sec.models_path, sec.settings.allow_random_init)
+    files = clap_store.resolve_model_files(sec.models_path, sec.settings.allow_random_init)
     try:
         stat = files.weights.stat()
         model = _text_clap(files, stat.st_mtime_ns, stat.st_size, sec.settings.embed_device)

@@ -10,7 +10,7 @@ from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeRes
 
 from sec_assets.core.audio import stored
 from sec_assets.core.devices import resolve_device, use_threads
-from sec_assets.core.features import clap, embedding
+from sec_assets.core.features import clap, clap_store, embedding
 from sec_assets.core.features.spectrogram import spectrogram_shard
 from sec_assets.core.progress import Progress
 from sec_assets.core.store import catalog, storage
@@ -71,7 +71,7 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
     emb = sec.settings.embeddings
     home = sec.home_path
     threads = use_threads(sec.cpu_count())
-    files = clap.resolve_model_files(sec.models_path, emb.allow_random_init)
+    files = clap_store.resolve_model_files(sec.models_path, emb.allow_random_init)
     if files.random_init:
         context.log.warning(
             "⚠ RANDOM-INIT CLAP: no real weights in the model store "

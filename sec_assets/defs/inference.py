@@ -24,7 +24,7 @@ from pydantic import Field
 
 from sec_assets.core.audio.segments import SourceFile
 from sec_assets.core.devices import resolve_device, use_threads
-from sec_assets.core.features import clap
+from sec_assets.core.features import clap, clap_store
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.inference import inbox
 from sec_assets.core.inference.featurize import Featurizer
@@ -300,7 +300,7 @@ def _featurizer(sec: SecResource, champions: list[Champion]) -> Featurizer:
     model = None
     if needs_clap:
         use_threads(sec.cpu_count())
-        files = clap.resolve_model_files(sec.models_path, cfg.allow_random_init)
+        files = clap_store.resolve_model_files(sec.models_path, cfg.allow_random_init)
         stat = files.weights.stat()
         model = _loaded_clap(files, stat.st_mtime_ns, stat.st_size, cfg.embed_device, cfg.embed_precision)
     spec = cfg.spectrograms

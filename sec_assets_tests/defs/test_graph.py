@@ -301,7 +301,7 @@ def test_embeddings_rerun_reuses_vectors_and_zero_shot_skips_without_text(materi
 
     import torch
 
-    from sec_assets.core.features import clap
+    from sec_assets.core.features import clap_store
 
     settings, _ = materialized
     home = settings.home
@@ -325,13 +325,13 @@ def test_embeddings_rerun_reuses_vectors_and_zero_shot_skips_without_text(materi
             == before["output_fingerprint"]
         )
         # a "real" store whose checkpoint has no text tower: the baseline is skipped, loudly
-        random_files = clap.resolve_model_files(settings.model_store, allow_random_init=True)
+        random_files = clap_store.resolve_model_files(settings.model_store, allow_random_init=True)
         store = tmp_path / "store"
-        real = store / clap.REAL_DIR
+        real = store / clap_store.REAL_DIR
         shutil.copytree(random_files.text_model, real / "gpt2")
         state = torch.load(random_files.weights, map_location="cpu", weights_only=True)["model"]
         audio_only = {k: v for k, v in state.items() if not k.startswith("caption_encoder.")}
-        torch.save({"model": audio_only}, real / clap.WEIGHTS_FILE)
+        torch.save({"model": audio_only}, real / clap_store.WEIGHTS_FILE)
         skipped = materialize(
             ALL_ASSETS,
             selection=["zero_shot_baseline"],

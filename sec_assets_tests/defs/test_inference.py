@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import torch
 
-from sec_assets.core.features import clap
+from sec_assets.core.features import clap, clap_store
 from sec_assets.core.inference.featurize import Featurizer
 from sec_assets.core.inference.windows import WindowParams, grade, recording_windows
 from sec_assets.core.landing.scan import listing
@@ -41,7 +41,7 @@ def test_inference_on_test_files_reproduces_the_evaluation_exactly(demo_dataset,
     training = settings.segment_params()
     window = WindowParams(settings.segment_seconds, settings.hop_seconds, settings.min_segment_seconds)
     torch.set_num_threads(2)  # as the step ran here
-    model_files = clap.resolve_model_files(settings.model_store, allow_random_init=True)
+    model_files = clap_store.resolve_model_files(settings.model_store, allow_random_init=True)
     featurizer = Featurizer(
         clap.load_clap(model_files, device="cpu"),
         [settings.level_params(3)],

@@ -1,4 +1,4 @@
-"""CLAP 2023 audio embeddings: model store, verified loading, batched inference.
+"""CLAP 2023 audio embeddings: verified loading and batched inference.
 
 The seam around msclap
 ----------------------
@@ -15,7 +15,7 @@ Offline by construction: compute steps only ever pass local directories to
 ``from_pretrained`` (``local_files_only=True`` where the call is ours; msclap's ``TextEncoder`` is
 given a directory path), and the audio tower is built without any text model at all — an
 embedding step needs neither GPT-2 nor the hub. ``sec-assets models fetch`` is the only code that
-downloads (:mod:`sec_assets.core.models.model_store`).
+downloads (:mod:`sec_assets.core.features.clap_store`).
 
 Loading is strict: the audio tower must match key for key and shape for shape; a missing or
 unexpected key raises an error naming it. (The predecessor's ``strict=False`` silently swapped
@@ -27,11 +27,10 @@ and cut exactly as msclap's ``load_audio_into_tensor`` does; longer input cut in
 7-s windows (first at 0, last ending at the end) whose embeddings are averaged, where msclap
 would take one *random* crop. A test runs msclap's own preprocessing code on the same tensor.
 
-When the store holds no real weights, a *randomly initialised* model of the same 2023
-architecture is built once (seeded, so identical everywhere) and saved to the store; embeddings
-made with it are flagged ``random_init`` everywhere. Real weights go to
-``<SEC_MODELS>/msclap-2023/CLAP_weights_2023.pth`` with the GPT-2 text model in
-``<SEC_MODELS>/msclap-2023/gpt2/``.
+Where the files come from — the model store's layout, ``sec-assets models fetch`` and the
+seeded random-init model used when the store holds no real weights — is
+:mod:`sec_assets.core.features.clap_store`; this module loads whatever :class:`ModelFiles` it
+is given and imports nothing of the store.
 """
 
 from __future__ import annotations
@@ -59,9 +58,6 @@ SAMPLE_RATE = 44100
 CLIP_SECONDS = 7
 CLIP_SAMPLES = SAMPLE_RATE * CLIP_SECONDS
 EMBEDDING_DIM = 1024
-WEIGHTS_FILE = "CLAP_weights_2023.pth"
-REAL_DIR = "msclap-2023"
-RANDOM_DIR = "random-init-2023"
 TEXT_LEN = 77  # config_2023.yml text_len
 EOS = "<|endoftext|>"
 # preprocessing identity, recorded with every vector and part of the resume key
@@ -120,29 +116,6 @@ class ModelFiles:
     weights: Path
     text_model: Path
     random_init: bool
-
-
-def real_model_files(models: Path) -> ModelFiles | None:
-    weights = models / REAL_DIR / WEIGHTS_FILE
-    text = models / REAL_DIR / "gpt2"
-    if weights.is_file() and text.is_dir():
-        return ModelFiles("msclap-2023", weights, text, random_init=False)
-    return None
-
-
-def resolve_model_files(models: Path, allow_random_init: bool) -> ModelFiles:
-    """Real weights when the store has them; else the random-init model if allowed."""
-    real = real_model_files(models)
-    if real is not None:
-        return real
-    if not allow_random_init:
-        raise ModelStoreError(
-            f"no CLAP 2023 weights in the model store {models} (expected {REAL_DIR}/{WEIGHTS_FILE}"
-            f" and {REAL_DIR}/gpt2/): run `sec-assets models fetch` where there is internet"
-        )
-    from sec_assets.testing.tiny_clap import ensure_random_init_model  # the dry-run model
-
-    return ensure_random_init_model(models)
 
 
 def _audio_kwargs() -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from sec_assets.core.locks import file_lock
 from sec_assets.core.store import storage
 from sec_assets.core.store.schemas import CATALOG_VERSION, TABLE_SCHEMAS, VIEWS
 
@@ -34,12 +34,8 @@ def catalog_path(home: Path) -> Path:
 @contextlib.contextmanager
 def _locked(home: Path) -> Iterator[None]:
     home.mkdir(parents=True, exist_ok=True)
-    with open(home / "catalog.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(home / "catalog.lock"):
+        yield
 
 
 def _stamp(home: Path) -> str:

@@ -12,7 +12,6 @@ zero-row ``_schema.parquet`` so catalog views bind before any partition exists.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import uuid
@@ -24,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sec_assets.core.hashing import files_sha256, stable_hex
+from sec_assets.core.locks import file_lock
 
 SCHEMA_FILE = "_schema.parquet"
 ROW_GROUP_BYTES = 16 << 20  # frames are gathered into row groups of about this size (in memory)
@@ -54,12 +54,8 @@ def _swap_lock(home: Path, final: Path) -> Iterator[None]:
     """An exclusive lock per partition directory, held only for the two renames."""
     locks = scratch_dir(home) / "locks"
     locks.mkdir(exist_ok=True)
-    with open(locks / f"{stable_hex(str(final.relative_to(home)), size=8)}.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(locks / f"{stable_hex(str(final.relative_to(home)), size=8)}.lock"):
+        yield
 
 
 @contextlib.contextmanager

@@ -16,10 +16,11 @@ worker — and only training, evaluation and inference use it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from sec_assets.core.locks import file_lock
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -54,12 +55,8 @@ def _store_lock(uri: str) -> Iterator[None]:
         yield
         return
     db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.parent / "mlflow.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(db.parent / "mlflow.lock"):
+        yield
 
 
 def experiment(client: MlflowClient, uri: str, name: str) -> str:

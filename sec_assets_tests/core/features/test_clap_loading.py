@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from sec_assets.core.features import clap
+from sec_assets.core.features import clap, clap_store
 from sec_assets.testing.signals import tone, white_noise
 from sec_assets_tests.core.features.msclap_reference import msclap_wrapper
 
@@ -20,7 +20,7 @@ SR = clap.SAMPLE_RATE
 
 @pytest.fixture(scope="module")
 def loaded(model_store):
-    files = clap.resolve_model_files(model_store, allow_random_init=True)
+    files = clap_store.resolve_model_files(model_store, allow_random_init=True)
     return clap.load_clap(files, need_text=True)
 
 
@@ -44,7 +44,7 @@ def test_random_init_model_loads_strictly_and_embeds(loaded):
 
 @pytest.mark.parametrize("damage", ["rename", "drop", "reshape"])
 def test_damaged_audio_checkpoint_fails_loudly(model_store, tmp_path, damage):
-    files = clap.resolve_model_files(model_store, allow_random_init=True)
+    files = clap_store.resolve_model_files(model_store, allow_random_init=True)
     state = _checkpoint(files)
     key = next(k for k in state if k.startswith("audio_encoder.base.htsat.patch_embed"))
     if damage == "rename":
@@ -60,7 +60,7 @@ def test_damaged_audio_checkpoint_fails_loudly(model_store, tmp_path, damage):
 
 
 def test_text_keys_are_optional_only_without_text(model_store, tmp_path):
-    files = clap.resolve_model_files(model_store, allow_random_init=True)
+    files = clap_store.resolve_model_files(model_store, allow_random_init=True)
     state = _checkpoint(files)
     audio_only = {k: v for k, v in state.items() if not k.startswith("caption_encoder.")}
     path = tmp_path / "audio_only.pth"
@@ -80,7 +80,7 @@ def test_text_keys_are_optional_only_without_text(model_store, tmp_path):
 
 def test_empty_store_names_the_fetch_command(tmp_path):
     with pytest.raises(clap.ModelStoreError, match="sec-assets models fetch"):
-        clap.resolve_model_files(tmp_path, allow_random_init=False)
+        clap_store.resolve_model_files(tmp_path, allow_random_init=False)
 
 
 @pytest.mark.parametrize("seconds", [3.0, 7.0])
@@ -152,9 +152,9 @@ def test_nothing_reaches_the_network(model_store, tmp_path):
         socket.getaddrinfo = refuse
         import numpy as np
         from pathlib import Path
-        from sec_assets.core.features import clap
+        from sec_assets.core.features import clap, clap_store
         from sec_assets.core.models import zero_shot
-        files = clap.resolve_model_files(Path({str(model_store)!r}), allow_random_init=True)
+        files = clap_store.resolve_model_files(Path({str(model_store)!r}), allow_random_init=True)
         model = clap.load_clap(files, need_text=True)
         audio = model.embed(clap.prepare_clip(np.ones(16000, np.float32) * 0.1, 16000))
         result = zero_shot.zero_shot(model, np.repeat(audio, 2, 0), np.array([0, 1]), ["dog", "rain"])
@@ -179,11 +179,11 @@ def test_fetched_checkpoint_is_made_tensors_only(model_store, tmp_path):
     once at fetch time; compute steps then load it with weights_only=True, strictly."""
     import argparse
 
-    from sec_assets.core.models.model_store import tensors_only_checkpoint
+    from sec_assets.core.features.clap_store import tensors_only_checkpoint
 
-    files = clap.resolve_model_files(model_store, allow_random_init=True)
+    files = clap_store.resolve_model_files(model_store, allow_random_init=True)
     state = _checkpoint(files)
-    path = tmp_path / clap.WEIGHTS_FILE
+    path = tmp_path / clap_store.WEIGHTS_FILE
     torch.save({"model": state, "args": argparse.Namespace(lr=1e-4), "epoch": 41}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path, weights_only=True)

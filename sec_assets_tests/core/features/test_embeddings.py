@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from sec_assets.core.audio.segments import encode_audio
-from sec_assets.core.features import clap, embedding
+from sec_assets.core.features import clap, clap_store, embedding
 from sec_assets.core.store import catalog, storage
 from sec_assets.testing.signals import chirp, tone, white_noise
 
@@ -21,7 +21,7 @@ DIMS = {"audio_class": "c"}
 
 @pytest.fixture(scope="module")
 def model(model_store):
-    return clap.load_clap(clap.resolve_model_files(model_store, allow_random_init=True))
+    return clap.load_clap(clap_store.resolve_model_files(model_store, allow_random_init=True))
 
 
 def _segments(count: int, seed: int = 0) -> pl.DataFrame:
@@ -121,9 +121,9 @@ def test_killed_run_resumes_with_only_the_rest(tmp_path, model, model_store):
         f"""
         import sys, time
         from pathlib import Path
-        from sec_assets.core.features import clap
+        from sec_assets.core.features import clap, clap_store
         from sec_assets.core.features import embedding
-        files = clap.resolve_model_files(Path({str(model_store)!r}), allow_random_init=True)
+        files = clap_store.resolve_model_files(Path({str(model_store)!r}), allow_random_init=True)
         model = clap.load_clap(files)
         def progress(stats):
             print("committed", stats.embedded, flush=True)

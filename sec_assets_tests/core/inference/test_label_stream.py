@@ -10,7 +10,7 @@ import torch
 
 from sec_assets.core.audio.manifest import FilePolicy
 from sec_assets.core.audio.segments import SegmentParams
-from sec_assets.core.features import clap
+from sec_assets.core.features import clap, clap_store
 from sec_assets.core.features.spectrogram import LevelParams
 from sec_assets.core.inference.featurize import Featurizer
 from sec_assets.core.inference.label import label_recording, label_recordings
@@ -39,7 +39,7 @@ def setup(model_store: Path, tmp_path_factory: pytest.TempPathFactory):
         sources.append(source)
     params = WindowParams().segment_params(SegmentParams(sample_rate=RATE))
     featurizer = Featurizer(
-        clap.load_clap(clap.resolve_model_files(model_store, allow_random_init=True), device="cpu"),
+        clap.load_clap(clap_store.resolve_model_files(model_store, allow_random_init=True), device="cpu"),
         [LevelParams(n=3, sample_rate=RATE)],
     )
     first, _ = featurizer.features(next(recording_windows(sources[2], params)))
