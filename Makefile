@@ -13,6 +13,7 @@ lint: setup
 	$(BIN)/ruff check sec_assets sec_assets_tests
 	$(BIN)/ruff format --check sec_assets sec_assets_tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # Everything CI runs: lint, types, then every test (slow ones included).
 test: lint

@@ -6,7 +6,7 @@
 No audio: per file a class-dependent CLAP-like embedding (1024-d, a class centre plus file and
 segment noise) and a frames × bands spectrogram with a class-dependent band profile and onset
 pattern, for the band count of each octave resolution (the octave filterbank's grid, 20 Hz–20 kHz).
-Files are split by the product's own draw (``core/models/splits``), and each default candidate is
+Files are split by the product's own draw (``core/audio/splits``), and each default candidate is
 trained by ``train_candidate`` exactly as ``trained_classifier`` does. Prints, per octave and
 candidate: seconds, epochs, seconds per epoch and validation macro-F1; then the cost of one
 bootstrap resample of the report and of logging one candidate to MLflow (SQLite store).
@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from sec_assets.core.audio.splits import assign_files
 from sec_assets.core.evaluation.bootstrap import file_bootstrap
 from sec_assets.core.features.octave import band_grid
 from sec_assets.core.hashing import stable_seed
@@ -31,7 +32,6 @@ from sec_assets.core.models.candidates import DEFAULT_CANDIDATES, Candidate
 from sec_assets.core.models.data import SegmentData
 from sec_assets.core.models.learn import train_candidate
 from sec_assets.core.models.selection import select
-from sec_assets.core.models.splits import assign_files
 
 FRAMES = 70  # 7 s at 0.1 s frames
 

@@ -1,8 +1,13 @@
-"""Run tags of campaign runs (declared once; the retrain sensor and the status read them)."""
+"""The campaign run tags moved to :mod:`sec_assets.core.campaign.tags` (the defs read them too, and
+the defs sit below this package); re-exported here until the last importer has moved."""
 
-CAMPAIGN_TAG = "sec/campaign"  # the campaign's name
-TASK_TAG = "sec/campaign_task"  # the task's name
-STAGE_TAG = "sec/campaign_stage"  # features | spectrograms | train | summary
-STEP_TAG = "sec/campaign_step"  # the step's id within the task's plan
-PLAN_TAG = "sec/campaign_plan"  # digest of the task and its classes: a changed plan starts over
-WORKER_TAG = "sec/campaign_worker"  # host:pid of the process that ran it (a vanished one is "lost")
+from sec_assets.core.campaign.tags import (
+    CAMPAIGN_TAG,
+    PLAN_TAG,
+    STAGE_TAG,
+    STEP_TAG,
+    TASK_TAG,
+    WORKER_TAG,
+)
+
+__all__ = ["CAMPAIGN_TAG", "PLAN_TAG", "STAGE_TAG", "STEP_TAG", "TASK_TAG", "WORKER_TAG"]

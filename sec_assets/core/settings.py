@@ -36,13 +36,11 @@ from pydantic import (
 
 from sec_assets.core.audio.manifest import FilePolicy
 from sec_assets.core.audio.samples import NonFinitePolicy, OverFullScalePolicy, SamplePolicy
-from sec_assets.core.audio.segments import SegmentParams
+from sec_assets.core.audio.segments import SegmentParams, SegmentStorage
+from sec_assets.core.audio.splits import SPLITS
 from sec_assets.core.features.spectrogram import LevelParams
 from sec_assets.core.models.candidates import DEFAULT_CANDIDATES, Candidate
 
-SPLITS = ("train", "es", "valid", "test")
-SegmentStorage = Literal["pcm", "recipe"]  # how augmented_segments stores audio (core/audio/stored.py)
-AUGMENTED_SPLITS = ("train", "es")  # segments of these files are augmented; valid/test are clean
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?)$"
 DEVICE_HELP = "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:<index>'"
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sec.yaml"

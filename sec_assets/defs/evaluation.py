@@ -21,6 +21,7 @@ from dagster import (
     asset,
 )
 
+from sec_assets.core.audio.splits import fingerprint
 from sec_assets.core.evaluation.bootstrap import STATISTICS, file_bootstrap, headline
 from sec_assets.core.evaluation.figures import confusion_png
 from sec_assets.core.evaluation.metrics import evaluate
@@ -29,7 +30,6 @@ from sec_assets.core.features import clap, clap_store
 from sec_assets.core.models import zero_shot
 from sec_assets.core.models.data import SegmentData, load_segment_data, split_rows
 from sec_assets.core.models.learn import TrainedModel
-from sec_assets.core.models.splits import fingerprint
 from sec_assets.core.store import catalog, schemas, storage
 from sec_assets.core.tracking.gate import CHAMPION, Thresholds
 from sec_assets.core.tracking.registry import Registration, gate_and_register, registered_name

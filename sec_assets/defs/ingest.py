@@ -20,9 +20,9 @@ from dagster import (
 
 from sec_assets.core.audio.manifest import rescan_class, source_files
 from sec_assets.core.audio.segments import SourceFile, plan_class, segment_source
+from sec_assets.core.audio.splits import AUGMENTED_SPLITS
 from sec_assets.core.audio.stored import LINEAGE_STORAGE, stored_audio
 from sec_assets.core.progress import Progress
-from sec_assets.core.settings import AUGMENTED_SPLITS
 from sec_assets.core.store import catalog, schemas, stat_cache, storage
 from sec_assets.defs._shared import (
     FAILURE_COLUMNS,

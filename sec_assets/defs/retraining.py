@@ -40,7 +40,7 @@ from dagster import (
     sensor,
 )
 
-from sec_assets.campaigns.tags import CAMPAIGN_TAG
+from sec_assets.core.campaign.tags import CAMPAIGN_TAG
 from sec_assets.core.hashing import stable_hex
 from sec_assets.defs.automation import class_features_job
 from sec_assets.partitions import AUDIO_CLASS, class_octave_key, octave_partitions

@@ -22,14 +22,13 @@ from dagster import (
 )
 
 from sec_assets.core.audio.manifest import source_files
+from sec_assets.core.audio.splits import SPLITS, assign_files, files_in_two_splits, fingerprint
 from sec_assets.core.devices import use_threads
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.models.candidates import Candidate
 from sec_assets.core.models.data import load_segment_data, split_rows
 from sec_assets.core.models.learn import TrainedModel, train_candidate
 from sec_assets.core.models.selection import select
-from sec_assets.core.models.splits import assign_files, files_in_two_splits, fingerprint
-from sec_assets.core.settings import SPLITS
 from sec_assets.core.store import catalog, schemas, storage
 from sec_assets.core.tracking.runs import training_run
 from sec_assets.core.tracking.store import cluster_warning, tracking

@@ -17,13 +17,13 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, build_sensor_
 from sec_assets.campaigns.launch import load, worker_env
 from sec_assets.campaigns.plan import Step, ranges
 from sec_assets.campaigns.status import task_status
-from sec_assets.campaigns.tags import CAMPAIGN_TAG, PLAN_TAG, STAGE_TAG, TASK_TAG
 from sec_assets.campaigns.worker import run_config, run_tags
 from sec_assets.cli import main
 from sec_assets.core.campaign.catalog import query_campaign
+from sec_assets.core.campaign.tags import CAMPAIGN_TAG, PLAN_TAG, STAGE_TAG, TASK_TAG
 from sec_assets.core.settings import PROJECT_CONFIG
 from sec_assets.defs.retraining import _changes
-from sec_assets.testing.demo_data import write_demo_dataset
+from sec_assets.demo.data import write_demo_dataset
 
 BIN = Path(sys.executable).parent
 EXAMPLE = PROJECT_CONFIG.parent / "campaigns" / "demo_segments.yaml"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 
-from sec_assets.testing.demo_data import write_demo_dataset
+from sec_assets.demo.data import write_demo_dataset
 from sec_assets_tests.cluster.helpers import (
     launch,
     run_events,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from sec_assets.core.audio.audio_io import probe
 from sec_assets.core.hashing import file_sha256
-from sec_assets.testing.demo_data import write_demo_dataset
+from sec_assets.demo.data import write_demo_dataset
 
 
 def test_demo_dataset_is_byte_deterministic_and_decodes_as_declared(tmp_path: Path):

@@ -43,6 +43,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -53,6 +54,9 @@ from sec_assets.core.hashing import stable_seed, stable_unit
 AUDIO_DTYPE = np.dtype("<f2")
 AUDIO_MAX = float(np.finfo(AUDIO_DTYPE).max)  # 65504: beyond it float16 is ±inf
 SHA_PREFIX = 20  # hex digits of the source sha256 in a segment key
+# How augmented_segments stores a segment's audio: its samples, or the recipe that regenerates
+# them from the source file (:mod:`sec_assets.core.audio.stored`).
+SegmentStorage = Literal["pcm", "recipe"]
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from sec_assets.core.audio.manifest import source_files
 from sec_assets.core.audio.segments import (
     SegmentParams,
+    SegmentStorage,
     SourceFile,
     Window,
     encode_audio,
@@ -39,7 +40,7 @@ from sec_assets.core.audio.segments import (
     parse_segment_key,
     segment_source,
 )
-from sec_assets.core.settings import AUGMENTED_SPLITS, SegmentStorage
+from sec_assets.core.audio.splits import AUGMENTED_SPLITS
 from sec_assets.core.store import catalog, storage
 from sec_assets.core.store.schemas import AUDIO_CLASS
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from sec_assets.core.settings import SPLITS
+from sec_assets.core.audio.splits import SPLITS
 from sec_assets.core.store import storage
 from sec_assets.core.store.schemas import AUDIO_CLASS, OCTAVE
 

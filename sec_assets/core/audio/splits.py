@@ -25,7 +25,9 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from sec_assets.core.hashing import stable_hex, stable_unit
-from sec_assets.core.settings import SPLITS
+
+SPLITS = ("train", "es", "valid", "test")  # es: the early-stopping split, drawn from the training files
+AUGMENTED_SPLITS = ("train", "es")  # segments of these files are augmented; valid/test are clean
 
 
 def draw(sha256: str, seed: int) -> float:

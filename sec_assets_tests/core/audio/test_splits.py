@@ -6,7 +6,7 @@ import hashlib
 import polars as pl
 import pytest
 
-from sec_assets.core.models.splits import assign_files, class_splits, draw, files_in_two_splits, split_of
+from sec_assets.core.audio.splits import assign_files, class_splits, draw, files_in_two_splits, split_of
 
 FRACTIONS = {"train": 0.6, "es": 0.1, "valid": 0.15, "test": 0.15}
 
