@@ -98,8 +98,12 @@ class Bands:
         return int(self.center.size)
 
 
+@functools.lru_cache(maxsize=64)
 def band_grid(n: int, sample_rate: int, base: int = 2, f_min: float = 20.0) -> Bands:
-    """Centre and edge frequencies of the 1/n-octave bands below Nyquist."""
+    """Centre and edge frequencies of the 1/n-octave bands below Nyquist.
+
+    Computed once per (n, rate, base) in a process: the settings' level parameters, the
+    filterbank plan and the spectrogram rows all read this one grid (read-only arrays)."""
     if n <= 0 or int(n) != n:
         raise ValueError(f"bands per octave must be a positive integer, got {n}")
     if sample_rate <= 0:
@@ -115,6 +119,8 @@ def band_grid(n: int, sample_rate: int, base: int = 2, f_min: float = 20.0) -> B
     center = center[center < NYQUIST_MARGIN * nyquist]
     lower = center * g ** (-1 / (2 * n))
     upper = np.minimum(center * g ** (1 / (2 * n)), nyquist * 0.999)
+    for array in (center, lower, upper):
+        array.setflags(write=False)  # shared by every caller through the cache
     return Bands(center=center, lower=lower, upper=upper)
 
 

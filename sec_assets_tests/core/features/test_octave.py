@@ -106,3 +106,16 @@ def test_batching_does_not_change_values():
     together = octave.fast_levels(x, SR, 12, batch_size=5)
     apart = np.stack([octave.fast_levels(c, SR, 12, batch_size=1) for c in x])
     np.testing.assert_array_equal(together, apart)
+
+
+def test_the_band_grid_is_computed_once_per_octave_and_shared_read_only():
+    from sec_assets.core.features.spectrogram import LevelParams
+
+    octave.band_grid.cache_clear()
+    params = LevelParams(n=3, sample_rate=32000)
+    grid = params.bands
+    plan = octave.filterbank_plan(3, 32000, 32000 * 2, params.frame_seconds, params.base)
+    assert params.bands is grid and plan.bands is grid  # one object along the whole path
+    assert octave.band_grid.cache_info().misses == 1
+    assert not grid.center.flags.writeable
+    assert len(grid) == 29 and round(float(grid.center[0]), 2) == 19.69
