@@ -31,7 +31,9 @@ def test_the_tree_keeps_every_contract():
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "sec_assets", tmp_path / "sec_assets", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "sec_assets", tmp_path / "sec_assets", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 
@@ -48,7 +50,11 @@ def _plant(copy: Path, module: str, line: str) -> None:
         ("sec_assets.core.features.clap", "from sec_assets.testing import signals  # noqa", "never imports"),
         ("sec_assets.defs.ingest", "from sec_assets.cli import main  # noqa", "the CLI is the top layer"),
         ("sec_assets.core.audio.splits", "from sec_assets.core import settings  # noqa", "inside the core"),
-        ("sec_assets.core.store.storage", "from sec_assets.core.store import catalog  # noqa", "no import cycle"),
+        (
+            "sec_assets.core.store.storage",
+            "from sec_assets.core.store import catalog  # noqa",
+            "no import cycle",
+        ),
     ],
 )
 def test_a_planted_violation_fails_naming_its_contract(copy: Path, module: str, line: str, contract: str):
