@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit ui
+.PHONY: setup demo test lint unit ui docs
 setup:
 	@bash scripts/setup.sh
 
@@ -14,6 +14,7 @@ lint: setup
 	$(BIN)/ruff format --check sec_assets sec_assets_tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs
 
 # Everything CI runs: lint, types, then every test (slow ones included).
 test: lint
@@ -25,3 +26,7 @@ unit: setup
 
 ui: setup
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.sec/dagster} $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1
+
+# Regenerate docs/reference/ (settings, catalog, CLI, executor) from the code.
+docs: setup
+	$(BIN)/python -m sec_assets.docs_reference

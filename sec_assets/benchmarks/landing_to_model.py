@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sec_assets.core.features.clap_store import ensure_random_init_model
     from sec_assets.core.settings import load_settings
-    from sec_assets.defs.retraining import BURST_TAG, STAGE_TAG
+    from sec_assets.defs.sensors.retrain import BURST_TAG, STAGE_TAG
     from sec_assets.demo.data import write_demo_dataset
     from sec_assets.local_run import run_everything
 

@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         from dagster import DagsterInstance, build_sensor_context
 
         from sec_assets.core.store.catalog import query
-        from sec_assets.defs.automation import landing_folder_sensor
+        from sec_assets.defs.sensors.landing import landing_folder_sensor
         from sec_assets.resources import SecResource
 
         with DagsterInstance.get() as instance:

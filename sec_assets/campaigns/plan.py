@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from sec_assets.core.campaign.spec import Task
 from sec_assets.core.hashing import stable_hex
-from sec_assets.defs.automation import class_features_job
-from sec_assets.defs.retraining import octave_features_job, retrain_octave_job, retrain_summary_job
+from sec_assets.defs.sensors.landing import class_features_job
+from sec_assets.defs.sensors.retrain import octave_features_job, retrain_octave_job, retrain_summary_job
 from sec_assets.partitions import class_octave_key
 
 STAGES = ("features", "spectrograms", "train", "summary")

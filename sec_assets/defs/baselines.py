@@ -25,6 +25,7 @@ from sec_assets.resources import SecResource
     description="Zero-shot baseline: every stored embedding classified by the CLAP text tower's "
     f"prompt '{zero_shot.PROMPT}' per class, no training; accuracy, mAP, per-class report. "
     "Skipped with an explicit notice when the text model is absent.",
+    kinds={"torch", "parquet", "duckdb"},
 )
 @asset_boundary
 def zero_shot_baseline(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:

@@ -22,6 +22,7 @@ TITLE = "Which octave resolution?"
     "95 % intervals (resampled by source file) against bands per octave, one line per feature set "
     "(its best head on validation), a table and a plot, and the recommended resolution (best "
     "validation macro-F1, ties to fewer bands). Files under reports/octave_comparison/.",
+    kinds={"parquet", "duckdb"},
 )
 @asset_boundary
 def octave_comparison(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:

@@ -68,6 +68,7 @@ EVALUATION_READS = ("valid", "test")  # the held-out splits; no other asset read
     "to MLflow; the selected model is registered as sec-classifier-oct<n> and gets the `champion` "
     "alias only if it passes the gate (thresholds, and not worse than the champion on the same "
     "test set by a paired bootstrap), else `challenger` with the reason.",
+    kinds={"mlflow", "parquet", "duckdb"},
 )
 @asset_boundary
 def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:

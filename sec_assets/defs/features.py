@@ -61,6 +61,7 @@ def _loaded_clap(
     "resumable (vectors already made with the same weights and recipe are reused, never "
     "duplicated); weights sha256, recipe and run in every row. Fails with the command to run when "
     "the model store is empty, unless allow_random_init (the demo) — then loudly flagged.",
+    kinds={"torch", "parquet", "duckdb"},
 )
 @asset_boundary
 def clap_embeddings(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
@@ -162,6 +163,7 @@ def _clap_embeddings_one(context: AssetExecutionContext, sec: SecResource, key: 
     retry_policy=STEP_RETRY,
     description="Per segment, band levels in dB (re 20 µPa or dBFS) over 0.1-s frames for 1/n-octave "
     "bands (base-2 grid around 1 kHz, or IEC base 10), by the fast torch filterbank (CPU or CUDA).",
+    kinds={"torch", "parquet", "duckdb"},
 )
 @asset_boundary
 def octave_spectrograms(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:

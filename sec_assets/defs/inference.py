@@ -69,6 +69,7 @@ class InboxConfig(Config):
     "tables under predictions/, the catalog view `predictions` (the inbox's recordings, no others), "
     "and a combined table. Resumable: a recording already done with the same champions and "
     "settings is skipped. The `inbox_sensor` runs it for folders that settled.",
+    kinds={"torch", "mlflow", "parquet"},
 )
 @asset_boundary
 def inbox_predictions(

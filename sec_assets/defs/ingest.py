@@ -53,6 +53,7 @@ HAS_SEGMENTS = "has_segments"  # the asset check on augmented_segments
     description="Every file under the class folder (recursive, hidden entries ignored): format, "
     "rate, channels, decodable frames, sha256, non-finite samples and peak; bad, too-short or "
     "(by policy) non-finite files recorded as failed with the reason, repairs recorded.",
+    kinds={"parquet", "duckdb"},
 )
 @asset_boundary
 def raw_manifest(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
@@ -144,6 +145,7 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
     "valid/test files clean, one pass. Audio stored as float16 PCM (never NaN/inf), or with "
     "segment_storage: recipe only its recipe (regenerated from the source on read); every row "
     "has the audio's sha256, its key (class, sha256, round, index), the file's split and repair.",
+    kinds={"parquet", "duckdb"},
 )
 @asset_boundary
 def augmented_segments(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:

@@ -22,7 +22,7 @@ from sec_assets.cli import main
 from sec_assets.core.campaign.catalog import query_campaign
 from sec_assets.core.campaign.tags import CAMPAIGN_TAG, PLAN_TAG, STAGE_TAG, TASK_TAG
 from sec_assets.core.settings import PROJECT_CONFIG
-from sec_assets.defs.retraining import _changes
+from sec_assets.defs.sensors.retrain import _changes
 from sec_assets.demo.data import write_demo_dataset
 
 BIN = Path(sys.executable).parent

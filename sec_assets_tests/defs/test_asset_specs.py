@@ -1,5 +1,6 @@
 """The asset graph as a reviewed snapshot: a change to keys, deps, partitions, requests,
-descriptions, code versions, backfill or retry policies or asset checks is a diff of ``asset_specs.json``.
+descriptions, kinds, code versions, backfill or retry policies or asset checks is a diff of
+``asset_specs.json``.
 
 After an intended change: ``SEC_UPDATE_SNAPSHOT=1 .venv/bin/pytest sec_assets_tests/defs`` and
 review the diff.
@@ -54,6 +55,7 @@ def asset_specs(assets: list[AssetsDefinition]) -> dict[str, Any]:
             rp = a.op.retry_policy
             out[key.to_user_string()] = {
                 "group": a.group_names_by_key[key],
+                "kinds": sorted(spec.kinds),
                 "description": spec.description,
                 "code_version": spec.code_version,
                 "partitions": _partitions(a.partitions_def),
@@ -96,7 +98,7 @@ def test_each_stage_is_one_asset_group_and_definitions_compose_them_all():
         "augmented_segments": "ingest",
         "clap_embeddings": "features",
         "octave_spectrograms": "features",
-        "splits": "training",
+        "splits": "ingest",
         "trained_classifier": "training",
         "evaluation_report": "evaluation",
         "zero_shot_baseline": "evaluation",
@@ -105,17 +107,18 @@ def test_each_stage_is_one_asset_group_and_definitions_compose_them_all():
     }
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(groups)
-    assert [s.__name__.rsplit(".", 1)[1] for s in STAGES] == [
+    assert [s.__name__.removeprefix("sec_assets.defs.") for s in STAGES] == [
         "ingest",
+        "splits",
         "features",
         "training",
         "evaluation",
         "baselines",
         "comparison",
         "inference",
-        "automation",
-        "retraining",
-        "inbox_sensor",
+        "sensors.landing",
+        "sensors.retrain",
+        "sensors.inbox",
     ]
     assert defs.resolve_job_def("class_features") is not None
     assert defs.resolve_sensor_def("landing_folder_sensor") is not None

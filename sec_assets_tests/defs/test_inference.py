@@ -138,7 +138,7 @@ def test_the_inbox_is_labelled_once_with_tables_a_catalog_view_and_failures(
     # the inbox sensor's runs: each covers the folders that settled, checked again by the run
     from dagster import DagsterInstance, build_sensor_context
 
-    from sec_assets.defs.inbox_sensor import inbox_sensor
+    from sec_assets.defs.sensors.inbox import inbox_sensor
     from sec_assets.local_run import label_inbox
     from sec_assets.resources import SecResource
 

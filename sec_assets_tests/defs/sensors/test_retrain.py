@@ -19,8 +19,8 @@ from dagster import (
 
 from sec_assets.core.audio.keys import partition_key_for
 from sec_assets.defs import ALL_ASSETS
-from sec_assets.defs.automation import class_features_job
-from sec_assets.defs.retraining import BURST_TAG, STAGE_TAG, retrain_sensor
+from sec_assets.defs.sensors.landing import class_features_job
+from sec_assets.defs.sensors.retrain import BURST_TAG, STAGE_TAG, retrain_sensor
 from sec_assets.local_run import run_everything
 from sec_assets.resources import SecResource
 from sec_assets.testing.signals import tone

@@ -11,7 +11,7 @@ from sec_assets.core.landing.scan import ROOT, listing
 from sec_assets.core.tracking.gate import CHAMPION
 from sec_assets.core.tracking.registry import registered_name
 from sec_assets.core.tracking.store import tracking
-from sec_assets.defs.inbox_sensor import inbox_sensor
+from sec_assets.defs.sensors.inbox import inbox_sensor
 from sec_assets.resources import SecResource
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
-from sec_assets.defs.automation import landing_folder_sensor
+from sec_assets.defs.sensors.landing import landing_folder_sensor
 from sec_assets.resources import SecResource
 
 

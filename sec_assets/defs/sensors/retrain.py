@@ -42,7 +42,7 @@ from dagster import (
 
 from sec_assets.core.campaign.tags import CAMPAIGN_TAG
 from sec_assets.core.hashing import stable_hex
-from sec_assets.defs.automation import class_features_job
+from sec_assets.defs.sensors.landing import class_features_job
 from sec_assets.partitions import AUDIO_CLASS, class_octave_key, octave_partitions
 from sec_assets.resources import SecResource
 
