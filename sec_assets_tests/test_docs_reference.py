@@ -89,3 +89,19 @@ def test_link_finder_ignores_code_and_urls(tmp_path: Path) -> None:
         "```\n[no](fenced.md)\n```\n[f](docs/g.md#part)\n"
     )
     assert relative_links(page) == ["x.md", "img/e.png", "docs/g.md#part"]
+
+
+def test_readme_graph_is_the_definitions_graph() -> None:
+    """The README's mermaid diagram has exactly the asset graph's edges (upstream --> downstream)."""
+    from sec_assets.definitions import defs
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```mermaid\n(.*?)```", readme, re.S)
+    assert block, "README.md has no mermaid diagram of the asset graph"
+    drawn = set(re.findall(r"^\s*(\w+)\s*-->\s*(\w+)\s*$", block.group(1), re.M))
+    actual = {
+        (dep.asset_key.to_user_string(), spec.key.to_user_string())
+        for spec in defs.resolve_all_asset_specs()
+        for dep in spec.deps
+    }
+    assert drawn == actual, f"README graph: missing {sorted(actual - drawn)}, extra {sorted(drawn - actual)}"
