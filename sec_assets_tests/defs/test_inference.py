@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from sec_assets.core.features import clap, clap_store
+from sec_assets.core.hashing import file_sha256
 from sec_assets.core.inference.featurize import Featurizer
 from sec_assets.core.inference.windows import WindowParams, grade, recording_windows
 from sec_assets.core.landing.scan import listing
@@ -108,6 +109,13 @@ def test_the_inbox_is_labelled_once_with_tables_a_catalog_view_and_failures(
     assert (meta["recordings"], meta["labelled"], meta["failed"], meta["skipped_done"]) == (3, 2, 1, 0)
     assert meta["models"] == "sec-classifier-oct3 v1" and meta["real_time_factor"] > 0
     rows = catalog.query(home, "SELECT * FROM predictions ORDER BY path, window_index, rank")
+    lineage = catalog.query(home, "SELECT * FROM lineage WHERE asset = 'inbox_predictions'")
+    combined = home / "predictions" / "combined.parquet"
+    assert lineage.height == 1 and meta["path"] == str(combined)  # one row, written by finish
+    assert lineage["output_fingerprint"][0] == meta["output_fingerprint"] == file_sha256(combined)
+    assert lineage["rows"][0] == meta["rows"] == rows.height
+    assert lineage["code_version"][0] == meta["code_version"]  # the format of every other asset
+    assert meta["code_version"].endswith("/inbox_predictions-v2")
     field = rows.filter(pl.col("path").str.ends_with("field.wav"))
     assert field["window_index"].unique().sort().to_list() == list(range(12))  # 60 s at 5 s / 5 s
     assert field.height == 12 * 2 and set(field["rank"]) == {1, 2}
