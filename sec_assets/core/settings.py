@@ -1,8 +1,9 @@
 """Project settings, declared once: typed defaults ← a YAML file ← ``SEC_*`` environment variables.
 
 Every setting is a field of exactly one **stage group** below (paths, files, segments,
-spectrograms, embeddings, training, tracking, inference, runtime); :class:`Settings` is all groups together,
-flat, so YAML keys, environment variables and the Dagster launchpad use the same names. The Dagster resource
+spectrograms, embeddings, training, tracking, inference, sensors, runtime; ``docs/reference/
+settings.md`` is generated from them); :class:`Settings` is all groups together, flat, so YAML
+keys, environment variables and the Dagster launchpad use the same names. The Dagster resource
 (:mod:`sec_assets.resources`) is generated from these fields — nothing is declared twice — and
 validates through :class:`Settings`, so a bad value fails with the setting's name and the allowed
 values wherever it entered. Each stage reads its own group (``settings.spectrograms``, …) or the
