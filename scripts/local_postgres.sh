@@ -8,6 +8,8 @@
 # PostgreSQL refuses to run as root, so the server runs as the `postgres` system user that
 # Debian's package creates. Port: SEC_PG_PORT (default 15432). Database/user/password: dagster.
 set -euo pipefail
+# shellcheck source=apt_wait.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt_wait.sh"
 
 cmd=${1:-}
 STATE=${2:-${SEC_PG_DIR:-/tmp/sec-postgres}}
@@ -19,9 +21,7 @@ bindir() {
   d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
   if [[ -z $d ]]; then
     log "installing postgresql"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null || true
-    apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    apt_install postgresql >&2
     d=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   fi
   echo "$d"

@@ -13,6 +13,8 @@
 # bookkeeping only), fake GPUs are character devices (links to /dev/null) so that
 # CUDA_VISIBLE_DEVICES is set, auth/none. Needs root (the daemons run as root).
 set -euo pipefail
+# shellcheck source=apt_wait.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt_wait.sh"
 
 cmd=${1:-}
 STATE=${2:-${SEC_SLURM_DIR:-/tmp/sec-slurm}}
@@ -45,9 +47,7 @@ install_packages() {
   done
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null || true
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt_install "${missing[@]}"
   fi
 }
 

@@ -9,8 +9,10 @@ from sec_assets.core.settings import Settings
 from sec_assets.instance import register_classes
 
 
-def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
-    """Materialize every asset for every partition in-process (the embedded default)."""
+def run_everything(settings: Settings, log: bool = True, log_level: str = "WARNING") -> dict[str, object]:
+    """Materialize every asset for every partition in-process (the embedded default). ``log``: one
+    line per class, per octave's training and for the cross-octave assets, with their seconds;
+    ``log_level``: the level of Dagster's console logger (the event log keeps everything)."""
     from dagster import DagsterInstance, materialize
 
     from sec_assets.defs import ALL_ASSETS
@@ -19,37 +21,43 @@ def run_everything(settings: Settings, log: bool = True) -> dict[str, object]:
 
     classes, _ = register_classes(settings)
     resources = {"sec": SecResource.from_settings(settings)}
+    loggers = {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
-    def run(selection: list[str], partition_key: str | None, instance: DagsterInstance) -> None:
+    def run(selection: list[str], partition_key: str | None, instance: DagsterInstance) -> float:
         started = time.perf_counter()
-        result = materialize(
+        materialize(
             ALL_ASSETS,
             selection=selection,
             partition_key=partition_key,
             resources=resources,
             instance=instance,
             raise_on_error=True,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config=loggers,
         )
-        if log:
-            print(
-                f"  {'+'.join(selection):<58} {partition_key or '':<28} "
-                f"{'ok' if result.success else 'FAILED'} {time.perf_counter() - started:5.1f} s"
-            )
+        return time.perf_counter() - started
 
+    def say(what: str, seconds: float) -> None:
+        if log:
+            print(f"  {what:<72} {seconds:6.1f} s", flush=True)
+
+    octaves = "–".join(dict.fromkeys(f"1/{n}" for n in (settings.octaves[0], settings.octaves[-1])))
     with DagsterInstance.get() as instance:
         for key in sorted(classes):
-            run(["raw_manifest", "splits", "augmented_segments", "clap_embeddings"], key, instance)
+            seconds = run(["raw_manifest", "splits", "augmented_segments", "clap_embeddings"], key, instance)
             for n in settings.octaves:
-                run(["octave_spectrograms"], str(class_octave_key(key, n)), instance)
+                seconds += run(["octave_spectrograms"], str(class_octave_key(key, n)), instance)
+            say(f"class {key}: files, segments, CLAP, {octaves}-octave spectrograms", seconds)
         for n in settings.octaves:
-            run(["trained_classifier", "evaluation_report"], str(n), instance)
-        run(["zero_shot_baseline"], None, instance)
-        run(["octave_comparison"], None, instance)
+            seconds = run(["trained_classifier", "evaluation_report"], str(n), instance)
+            say(f"1/{n} octave: {len(settings.candidates)} candidates trained and evaluated", seconds)
+        seconds = run(["zero_shot_baseline"], None, instance) + run(["octave_comparison"], None, instance)
+        say("zero-shot baseline, octave comparison", seconds)
     return {"classes": classes}
 
 
-def label_inbox(settings: Settings, config: dict[str, object] | None = None) -> dict[str, object]:
+def label_inbox(
+    settings: Settings, config: dict[str, object] | None = None, log_level: str = "WARNING"
+) -> dict[str, object]:
     """Materialize ``inbox_predictions`` in-process (``config``: its run config, as the inbox
     sensor sends it; default the whole inbox); its metadata."""
     from dagster import DagsterInstance, materialize
@@ -65,7 +73,7 @@ def label_inbox(settings: Settings, config: dict[str, object] | None = None) -> 
             instance=instance,
             raise_on_error=True,
             run_config={
-                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                "loggers": {"console": {"config": {"log_level": log_level}}},
                 **({"ops": {"inbox_predictions": {"config": config}}} if config else {}),
             },
         )

@@ -26,6 +26,23 @@ def _ci(value: float, interval: Interval | None) -> str:
     return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
+NA = "–"  # a figure with no examples to compute it from (0/0), never printed as 0.000
+
+
+def _per_class_cells(c: Mapping[str, Any], predicted: int | None) -> tuple[str, str, str]:
+    """Precision, recall, F1 of one class as table cells. Recall and F1 need examples of the class
+    (support); precision needs segments predicted as the class (``predicted``: the confusion matrix's
+    column sum; unknown: taken as none when the class has no support and a zero precision).
+    scikit-learn reports these 0/0 cases as 0.0 — a figure the class never earned."""
+    support = int(c["support"])
+    if predicted is None:
+        predicted = 0 if support == 0 and not c["precision"] else 1
+    precision = f"{c['precision']:.3f}" if predicted else NA
+    recall = f"{c['recall']:.3f}" if support else NA
+    f1 = f"{c['f1']:.3f}" if support else NA
+    return precision, recall, f1
+
+
 def render_split(
     split: str,
     res: dict[str, Any],
@@ -48,12 +65,13 @@ def render_split(
         "| class | precision | recall | F1 | AP | support |",
         "|---|---|---|---|---|---|",
     ]
-    for cls, c in res["per_class"].items():
-        ap = "–" if c["average_precision"] is None else f"{c['average_precision']:.3f}"
+    confusion = res.get("confusion_matrix")
+    for i, (cls, c) in enumerate(res["per_class"].items()):
+        predicted = sum(row[i] for row in confusion) if confusion else None
+        precision, recall, f1 = _per_class_cells(c, predicted)
+        ap = NA if c["average_precision"] is None else f"{c['average_precision']:.3f}"
         name = str(cls).replace("|", "\\|")
-        lines.append(
-            f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {ap} | {c['support']} |"
-        )
+        lines.append(f"| {name} | {precision} | {recall} | {f1} | {ap} | {c['support']} |")
     if image:
         lines += ["", f"![confusion matrix, {split}]({image})"]
     if res.get("top_confusions"):

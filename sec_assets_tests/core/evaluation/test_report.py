@@ -70,3 +70,24 @@ def test_markdown_embeds_the_image_and_intervals():
     md = render_markdown("T", {"test": res}, {"test": iv}, {"test": data_uri(png)})
     assert f"![confusion matrix, test](data:image/png;base64,{base64.b64encode(png).decode()})" in md
     assert f"| macro-F1 | {res['macro_f1']:.3f} [{iv['macro_f1'][0]:.3f}, {iv['macro_f1'][1]:.3f}] |" in md
+
+
+def test_a_class_without_examples_shows_a_dash_not_zero():
+    """A made-up confusion: 'rain' has no test segment but two predicted as it; 'siren' has no
+    segment and none predicted; 'hail' has segments but is never predicted."""
+    classes = ["dog bark", "rain", "siren", "hail"]
+    y = np.array([0, 0, 0, 3, 3])
+    pred = np.array([0, 1, 0, 1, 3])
+    proba = np.full((len(y), 4), 0.05)
+    proba[np.arange(len(y)), pred] = 0.85
+    res = evaluate(y, proba, classes)
+    assert res["per_class"]["siren"]["precision"] == 0.0  # scikit-learn's 0/0
+    md = render_markdown("T", {"test": res})
+    table = md[md.index("| class | precision") :].split("\n\n")[0].splitlines()[2:]
+    rows = {line.split(" | ")[0][2:]: line for line in table}
+    assert set(rows) == set(classes)
+    assert rows["dog bark"].startswith("| dog bark | 1.000 | 0.667 | 0.800 |")
+    assert rows["rain"] == "| rain | 0.000 | – | – | – | 0 |"  # predicted twice, never right
+    assert rows["siren"] == "| siren | – | – | – | – | 0 |"
+    assert rows["hail"].startswith("| hail | 1.000 | 0.500 | 0.667 |")
+    assert "| 0.000 | 0.000 | 0.000 |" not in md

@@ -1,0 +1,1 @@
+"""The demo: its synthetic dataset (:mod:`sec_assets.demo.data`), used by ``sec-assets demo``."""
