@@ -9,10 +9,10 @@ models, then the unpartitioned summaries. Runs start side by side, up to the ins
 ``run_queue: max_concurrent_runs``; on Slurm each step of a run is one job looping over its K
 classes.
 
-Seam: Dagster has no public API to create an asset backfill outside GraphQL, so this module calls
-``PartitionBackfill.from_asset_graph_subset`` and ``instance.add_backfill`` as the webserver's
-``launchPartitionBackfill`` mutation does, and Dagster's own chunking
-(``build_run_requests_with_backfill_policies``) to print the plan. Nothing else imports them.
+Seam: Dagster has no public API to create an asset backfill outside GraphQL, so this module builds
+one with :func:`sec_assets.dagster_seam.asset_backfill` and ``instance.add_backfill`` as the
+webserver's ``launchPartitionBackfill`` mutation does, and prints the plan by Dagster's own
+chunking (:func:`sec_assets.dagster_seam.backfill_run_requests`).
 """
 
 from __future__ import annotations
@@ -22,17 +22,26 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus, Definitions, RunsFilter
-from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
-from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
-from dagster._core.definitions.automation_tick_evaluation_context import (
-    build_run_requests_with_backfill_policies,
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DagsterRunStatus,
+    Definitions,
+    RunsFilter,
+    partition_loading_context,
 )
-from dagster._core.definitions.events import AssetKeyPartitionKey
-from dagster._core.definitions.partitions.context import partition_loading_context
-from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
-from dagster._core.utils import make_new_backfill_id
 
+from sec_assets.dagster_seam import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    BACKFILL_ID_TAG,
+    AssetGraph,
+    AssetKeyPartitionKey,
+    BulkActionStatus,
+    asset_backfill,
+    backfill_run_requests,
+    new_backfill_id,
+)
 from sec_assets.partitions import (
     AUDIO_CLASS,
     audio_class_partitions,
@@ -41,7 +50,7 @@ from sec_assets.partitions import (
     octave_partitions,
 )
 
-BACKFILL_TAG = "dagster/backfill"  # Dagster's tag on every run a backfill launches
+BACKFILL_TAG = BACKFILL_ID_TAG  # "dagster/backfill": Dagster's tag on every run a backfill launches
 DAEMON_STALE_S = 120.0  # a heartbeat older than this: no daemon is serving the instance
 DONE = {BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_SUCCESS, BulkActionStatus.COMPLETED_FAILED}
 ENDED = DONE | {BulkActionStatus.FAILED, BulkActionStatus.CANCELED}
@@ -163,17 +172,17 @@ def plan(
     run) and chunking (``max_partitions_per_run``) — what the daemon launches, stage by stage."""
     graph = defs.resolve_asset_graph()
     with partition_loading_context(dynamic_partitions_store=instance):
-        requests = build_run_requests_with_backfill_policies(chosen, graph, instance)
+        requests = backfill_run_requests(chosen, graph, instance)
     runs = []
     for r in requests:
         assets = tuple(k.to_user_string() for k in _topological(graph, r.asset_selection or []))
-        first = r.tags.get("dagster/asset_partition_range_start", r.partition_key)
-        last = r.tags.get("dagster/asset_partition_range_end", r.partition_key)
+        first = r.tags.get(ASSET_PARTITION_RANGE_START_TAG, r.partition_key)
+        last = r.tags.get(ASSET_PARTITION_RANGE_END_TAG, r.partition_key)
         runs.append(PlannedRun(assets, first, last))
     return Plan(frozenset(chosen), tuple(runs), classes, tuple(octaves))
 
 
-def _topological(graph: BaseAssetGraph, keys: Iterable[AssetKey]) -> list[AssetKey]:
+def _topological(graph: AssetGraph, keys: Iterable[AssetKey]) -> list[AssetKey]:
     order = {k: i for i, level in enumerate(graph.toposorted_asset_keys_by_level) for k in level}
     return sorted(keys, key=lambda k: (order.get(k, 0), k.to_user_string()))
 
@@ -193,19 +202,9 @@ def submit(
 ) -> str:
     """Create the asset backfill (status *requested*); the daemon picks it up. Its id."""
     graph = defs.resolve_asset_graph()
-    backfill_id = make_new_backfill_id()
+    backfill_id = new_backfill_id()
     with partition_loading_context(dynamic_partitions_store=instance):
-        subset = AssetGraphSubset.from_asset_partition_set(chosen, graph)
-        backfill = PartitionBackfill.from_asset_graph_subset(
-            backfill_id=backfill_id,
-            backfill_timestamp=time.time(),
-            tags=dict(tags or {}),
-            dynamic_partitions_store=instance,
-            asset_graph_subset=subset,
-            title=title,
-            description=None,
-            run_config=None,
-        )
+        backfill = asset_backfill(backfill_id, chosen, graph, instance, title, tags)
     instance.add_backfill(backfill)
     return backfill_id
 

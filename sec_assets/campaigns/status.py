@@ -2,7 +2,9 @@
 
 A step is **done** when its latest run for the task's current plan succeeded, **failed** when it
 failed or was canceled, **running** while its run is queued or on, **lost** when that run's
-process (on this host) is gone without ending it, and **to do** when it has no run. Runs of an
+process (on this host) is gone without ending it, and **to do** when it has no run. The process
+is named by its host, pid and start time (:func:`worker_tag`), so a later process that got the
+same pid does not keep a lost step "running". Runs of an
 older version of the task (other settings, octaves or classes) are counted, never taken as done.
 """
 
@@ -19,6 +21,7 @@ from sec_assets.campaigns.plan import Step, plan_digest, task_plan
 from sec_assets.campaigns.tags import CAMPAIGN_TAG, PLAN_TAG, STEP_TAG, TASK_TAG, WORKER_TAG
 from sec_assets.core.audio.manifest import discover_classes
 from sec_assets.core.campaign.spec import Campaign, Task
+from sec_assets.core.processes import is_alive, process_start_time
 from sec_assets.core.store.catalog import query
 from sec_assets.partitions import AUDIO_CLASS
 
@@ -75,17 +78,29 @@ def _latest_runs(
     return latest, older
 
 
+def worker_tag() -> str:
+    """This process as the worker of a campaign run (the run tag ``WORKER_TAG``):
+    ``host:pid:start``, the start in seconds since the epoch (:func:`process_start_time`)."""
+    pid = os.getpid()
+    started_at = process_start_time(pid)
+    return f"{socket.gethostname()}:{pid}" + ("" if started_at is None else f":{started_at:.2f}")
+
+
 def _gone(worker: str | None) -> bool:
-    host, _, pid = (worker or "").rpartition(":")
+    """Whether the worker named by its ``WORKER_TAG`` (:func:`worker_tag`) ran on this host and
+    no longer runs. A tag written before the start time was kept (``host:pid``) names the pid
+    alone."""
+    parts = (worker or "").split(":")
+    if len(parts) not in (2, 3):
+        return False
+    host, pid, started = (*parts, "")[:3]
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
+        started_at = float(started) if started else None
+    except ValueError:
         return False
-    return False
+    return is_alive(int(pid), started_at) is False
 
 
 def _state(record: object) -> str:

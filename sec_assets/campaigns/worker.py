@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -26,13 +25,16 @@ from types import FrameType
 from typing import Any
 
 from dagster import DagsterInstance, execute_job
-from dagster._core.definitions.reconstruct import ReconstructableRepository  # as the asset CLI does
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from sec_assets.campaigns.plan import Step, plan_digest, task_plan
-from sec_assets.campaigns.status import done_steps
+from sec_assets.campaigns.status import done_steps, worker_tag
 from sec_assets.campaigns.tags import CAMPAIGN_TAG, PLAN_TAG, STAGE_TAG, STEP_TAG, TASK_TAG, WORKER_TAG
 from sec_assets.core.campaign.spec import Campaign, Task
+from sec_assets.dagster_seam import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    module_repository,
+)
 from sec_assets.executor.config import RUN_TAG_PREFIX
 from sec_assets.partitions import AUDIO_CLASS
 from sec_assets.resources import config_values
@@ -89,7 +91,7 @@ def run_tags(campaign: Campaign, task: Task, step: Step, digest: str) -> dict[st
         STAGE_TAG: step.stage,
         STEP_TAG: step.id,
         PLAN_TAG: digest,
-        WORKER_TAG: f"{socket.gethostname()}:{os.getpid()}",
+        WORKER_TAG: worker_tag(),
     }
     if step.partition_range:
         tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG] = step.partition_range
@@ -116,7 +118,7 @@ def run_task(
     registered = instance.get_dynamic_partitions(AUDIO_CLASS)
     digest = plan_digest(task, list(classes))
     done = set() if force else done_steps(instance, campaign, task, digest)
-    repository = ReconstructableRepository.for_module(DEFINITIONS, "defs", working_directory=None)
+    repository = module_repository(DEFINITIONS)
     config = run_config(task)
 
     def stopped() -> None:

@@ -16,8 +16,10 @@ Modules, along the seams: :mod:`~sec_assets.executor.config` (config schema, env
 requests, job names), :mod:`~sec_assets.executor.node` (the wrapper that runs on the node),
 :mod:`~sec_assets.executor.protocol` (wrapper ↔ step resource: env flags, the time-limit signal
 and error; no Dagster), :mod:`~sec_assets.executor.sacct` (Slurm's answers),
+:mod:`~sec_assets.executor.jobs` (the record of a submitted job),
 :mod:`~sec_assets.executor.report` (failure reasons, the post-job event) and
-:mod:`~sec_assets.executor.handler` (the step handler and the executor).
+:mod:`~sec_assets.executor.handler` (the step handler and the executor). Dagster's private
+step-delegating API comes through :mod:`sec_assets.dagster_seam`.
 
 What a user gets:
 
@@ -84,8 +86,9 @@ _LAZY = {
         ),
         "sec_assets.executor.config",
     ),
+    "JobRecord": "sec_assets.executor.jobs",
     **dict.fromkeys(
-        ("JobRecord", "SubmititExecutor", "SubmititStepHandler", "recorded_job", "submitit_executor"),
+        ("SubmititExecutor", "SubmititStepHandler", "recorded_job", "submitit_executor"),
         "sec_assets.executor.handler",
     ),
     **dict.fromkeys(
@@ -108,12 +111,12 @@ if TYPE_CHECKING:
         step_requests,
     )
     from sec_assets.executor.handler import (
-        JobRecord,
         SubmititExecutor,
         SubmititStepHandler,
         recorded_job,
         submitit_executor,
     )
+    from sec_assets.executor.jobs import JobRecord
     from sec_assets.executor.sacct import ACTIVE_STATES, STATE_HINTS, SacctPoller, parse_sacct
 
 

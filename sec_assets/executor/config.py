@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from dagster import Field, Noneable, Permissive
-from dagster._core.execution.retries import get_retries_config
 
+from sec_assets.dagster_seam import retries_config_field
 from sec_assets.executor.protocol import SIGNAL_DELAY_ENV
 
 RESOURCE_TAG = "sec/resources"  # op tag (JSON) with an asset's requests
@@ -202,7 +202,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         description="after a step has reported, how long to wait for its job to end before its figures "
         "and log tails are read anyway (the engine event then says the job had not finished)",
     ),
-    "retries": get_retries_config(),
+    "retries": retries_config_field(),
 }
 
 

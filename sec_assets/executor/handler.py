@@ -6,53 +6,34 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import submitit
-from dagster import MetadataValue, executor
-from dagster import _check as check
-from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
-from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
-from dagster._core.execution.retries import RetryMode
-from dagster._core.executor.step_delegating import (
+from dagster import (
+    DagsterEvent,
+    DagsterEventType,
+    MetadataValue,
+    executor,
+    multiple_process_executor_requirements,
+)
+
+from sec_assets.dagster_seam import (
     CheckStepHealthResult,
+    EngineEventData,
     StepDelegatingExecutor,
     StepHandler,
     StepHandlerContext,
+    interrupt_requested,
+    retry_mode,
 )
-from dagster._utils.interrupts import check_captured_interrupt
-
 from sec_assets.executor.config import CONFIG_SCHEMA, SubmititConfig, job_name, step_requests
+from sec_assets.executor.jobs import JobRecord
 from sec_assets.executor.node import run_dagster_step
 from sec_assets.executor.recovery import ORCHESTRATOR_EVENT, orchestrator_metadata
 from sec_assets.executor.report import PostJobEvent, failure_reason, post_job_event
 from sec_assets.executor.sacct import NODE_FAILURES, SacctPoller, base_state, is_terminal
 from sec_assets.executor.usage import run_summary
-
-
-@dataclass(eq=False)
-class JobRecord:
-    job_id: str
-    name: str
-    step_key: str
-    attempt: int
-    folder: Path
-    submitted: float = field(default_factory=time.time)
-    finished_seen: float | None = None  # when a terminal state was first seen
-    job: Any = None  # the submitit Job (None after an orchestrator restart)
-    step_ended: float | None = None  # monotonic time the executor saw the step's last event
-    reported: bool = False  # the post-job engine event was emitted
-    excluded: list[str] = field(default_factory=list)  # nodes this job was kept off (--exclude)
-
-    @property
-    def stdout(self) -> Path:
-        return submitit.core.utils.JobPaths(self.folder, job_id=self.job_id, task_id=0).stdout
-
-    @property
-    def stderr(self) -> Path:
-        return submitit.core.utils.JobPaths(self.folder, job_id=self.job_id, task_id=0).stderr
 
 
 def recorded_job(instance: Any, run_id: str, step_key: str, folder: Path) -> JobRecord | None:
@@ -91,8 +72,9 @@ class SubmititStepHandler(StepHandler):
 
     def _step_key(self, ctx: StepHandlerContext) -> str:
         keys = ctx.execute_step_args.step_keys_to_execute
-        check.invariant(keys is not None and len(keys) == 1, "one step per job")
-        return keys[0]  # type: ignore[index]
+        if keys is None or len(keys) != 1:
+            raise ValueError(f"a submitit job runs one step; Dagster asked for {keys}")
+        return keys[0]
 
     def _folder(self, run_id: str) -> Path:
         root = self.config.folder
@@ -316,7 +298,7 @@ class SubmititExecutor(StepDelegatingExecutor):
         self._report(plan_context, execution_plan, wait=not interrupted)
         while handler.awaiting:
             time.sleep(handler.config.poll_interval_s)
-            self._report(plan_context, execution_plan, wait=not check_captured_interrupt())
+            self._report(plan_context, execution_plan, wait=not interrupt_requested())
         summary = run_summary(self._used)
         if summary is not None:  # node-hours per step (asset) of the run, in the run's log
             message, total, table = summary
@@ -346,7 +328,7 @@ def submitit_executor(init_context: Any) -> SubmititExecutor:
     config = SubmititConfig.from_dagster(init_context.executor_config)
     return SubmititExecutor(
         SubmititStepHandler(config),
-        retries=check.not_none(RetryMode.from_config(init_context.executor_config["retries"])),
+        retries=retry_mode(init_context.executor_config["retries"]),
         max_concurrent=config.max_concurrent,
         check_step_health_interval_seconds=max(1, int(config.poll_interval_s)),
         sleep_seconds=min(1.0, config.poll_interval_s),

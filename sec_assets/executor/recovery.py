@@ -7,7 +7,9 @@ Slurm jobs keep running with no one watching them. The executor records its orch
 pid, process start time) as the run's first engine event (:func:`orchestrator_metadata`), so:
 
 1. :func:`orphaned_runs` — started runs whose orchestrator process is gone (checked on its own
-   host; a run orchestrated on another host is named explicitly);
+   host by pid *and* start time, :func:`sec_assets.core.processes.is_alive`, so a later process
+   that reused the pid is not taken for it; a run orchestrated on another host is named
+   explicitly);
 2. :func:`recover` — ``scancel`` every job of the run still in the queue and wait until Slurm has
    ended them (so no step of the old run can commit after this point), mark the run failed with
    the reason, then re-execute it from failure (Dagster's own ``ReexecutionOptions.from_failure``:
@@ -25,47 +27,52 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 
+from sec_assets.core.processes import is_alive, process_start_time, ticks_to_time
+from sec_assets.dagster_seam import module_repository
+
 ORCHESTRATOR_EVENT = "Orchestrator of this run: "
+STARTED_AT = "orchestrator_started_at"  # engine event metadata: the process's start, epoch seconds
 LIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED"}
 
 
-def process_start(pid: int) -> str | None:
-    """A process's start time (clock ticks after boot, ``/proc/<pid>/stat`` field 22): with the
-    pid it names one process, never a later one that reused the pid. None: no such process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
 def orchestrator_metadata() -> dict[str, Any]:
+    """This process as a run's orchestrator: its host, pid and start time (seconds since the
+    epoch; absent where it cannot be read), which together name it and no later process."""
     pid = os.getpid()
-    return {
-        "orchestrator_host": socket.gethostname(),
-        "orchestrator_pid": pid,
-        "orchestrator_start": process_start(pid) or "?",
-    }
+    owner: dict[str, Any] = {"orchestrator_host": socket.gethostname(), "orchestrator_pid": pid}
+    started_at = process_start_time(pid)
+    if started_at is not None:
+        owner[STARTED_AT] = started_at
+    return owner
 
 
 @dataclass(frozen=True)
 class Orchestrator:
     host: str
     pid: int
-    start: str
+    started_at: float | None  # None: not recorded (the pid alone names it)
 
     def alive(self) -> bool | None:
-        """Whether the process still runs; None when it ran on another host (cannot tell here)."""
+        """Whether the process still runs (:func:`~sec_assets.core.processes.is_alive`); None when
+        it ran on another host (cannot tell here)."""
         if self.host != socket.gethostname():
             return None
-        return process_start(self.pid) == self.start
+        return is_alive(self.pid, self.started_at)
+
+
+def _started_at(meta: Mapping[str, Any]) -> float | None:
+    """The recorded start time; runs recorded before it was kept as seconds have ``/proc`` clock
+    ticks after boot under ``orchestrator_start`` ("?" when unknown)."""
+    if STARTED_AT in meta:
+        return float(meta[STARTED_AT].value)
+    ticks = str(meta["orchestrator_start"].value) if "orchestrator_start" in meta else ""
+    return ticks_to_time(int(ticks)) if ticks.isdigit() else None
 
 
 def orchestrator(instance: DagsterInstance, run_id: str) -> Orchestrator | None:
@@ -75,9 +82,7 @@ def orchestrator(instance: DagsterInstance, run_id: str) -> Orchestrator | None:
             continue
         meta = event.engine_event_data.metadata
         return Orchestrator(
-            str(meta["orchestrator_host"].value),
-            int(str(meta["orchestrator_pid"].value)),
-            str(meta["orchestrator_start"].value),
+            str(meta["orchestrator_host"].value), int(str(meta["orchestrator_pid"].value)), _started_at(meta)
         )
     return None
 
@@ -143,7 +148,6 @@ def recover(
     """Cancel the run's live jobs, mark it failed, and (``rerun``) re-execute it from failure
     in this process, with the run's own config and tags."""
     from dagster import ReexecutionOptions, execute_job
-    from dagster._core.definitions.reconstruct import ReconstructableRepository  # as the asset CLI does
 
     cancelled = cancel_jobs(run_jobs(instance, run.run_id))
     owner = orchestrator(instance, run.run_id)
@@ -157,8 +161,7 @@ def recover(
     log(f"run {run.run_id}: {reason}; marked failed")
     if not rerun:
         return Recovered(run.run_id, cancelled, None, False)
-    repository = ReconstructableRepository.for_module(module, "defs", working_directory=None)
-    job = repository.get_reconstructable_job(run.job_name)
+    job = module_repository(module).get_reconstructable_job(run.job_name)
     tags = {k: v for k, v in run.tags.items() if not k.startswith("dagster/backfill")}
     result = execute_job(
         job,

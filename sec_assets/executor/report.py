@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dagster import MetadataValue
 
+from sec_assets.executor.jobs import JobRecord
 from sec_assets.executor.protocol import EARLY_SIGNAL_KILLED, TIME_LIMIT_NOTICE
 from sec_assets.executor.sacct import STATE_HINTS, base_state
 from sec_assets.executor.usage import gpu_usage, job_usage
-
-if TYPE_CHECKING:
-    from sec_assets.executor.handler import JobRecord
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 from dagster import AssetKey, DagsterInstance, materialize
-from dagster._core.execution.backfill import BulkActionStatus
 
 from sec_assets.backfill import plan as backfill
 from sec_assets.core.store import catalog
+from sec_assets.dagster_seam import BulkActionStatus
 from sec_assets.definitions import defs
 from sec_assets.defs import ALL_ASSETS
 from sec_assets.partitions import CLASS_BACKFILL, class_backfill_policy

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,11 +17,12 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, build_sensor_
 
 from sec_assets.campaigns.launch import load, worker_env
 from sec_assets.campaigns.plan import Step, ranges
-from sec_assets.campaigns.status import task_status
+from sec_assets.campaigns.status import _gone, task_status
 from sec_assets.campaigns.worker import run_config, run_tags
 from sec_assets.cli import main
 from sec_assets.core.campaign.catalog import query_campaign
-from sec_assets.core.campaign.tags import CAMPAIGN_TAG, PLAN_TAG, STAGE_TAG, TASK_TAG
+from sec_assets.core.campaign.tags import CAMPAIGN_TAG, PLAN_TAG, STAGE_TAG, TASK_TAG, WORKER_TAG
+from sec_assets.core.processes import process_start_time
 from sec_assets.core.settings import PROJECT_CONFIG
 from sec_assets.defs.sensors.retrain import _changes
 from sec_assets.demo.data import write_demo_dataset
@@ -63,6 +65,31 @@ def test_slurm_tasks_carry_their_executor_config_and_requests(tmp_path, monkeypa
     assert worker_env(big, env)["SEC_EXECUTOR"] == "local"  # submitit's local mode: a dry run
     assert worker_env(big, {"PATH": "/bin"})["SEC_EXECUTOR"] == "slurm"
     assert "SEC_EXECUTOR" not in worker_env(here, env)
+
+
+def test_a_step_is_lost_once_its_worker_is_gone_even_when_its_pid_was_reused(tmp_path, monkeypatch):
+    """The worker tag names the process by host, pid and start time: a later process with the
+    same pid does not keep a lost step "running"."""
+    monkeypatch.setenv("SEC_HOME", str(tmp_path / "home"))
+    path = tmp_path / "c.yaml"
+    path.write_text("run: {where: local}\ntasks:\n  here: {octaves: [12]}\n")
+    campaign, _ = load(path)
+    tag = run_tags(campaign, campaign.tasks[0], Step("summary", "s"), "d")[WORKER_TAG]
+    host, pid, started = tag.split(":")
+    assert (host, int(pid), float(started)) == (
+        socket.gethostname(),
+        os.getpid(),
+        pytest.approx(process_start_time(os.getpid()), abs=0.01),
+    )
+    assert not _gone(tag)
+    assert _gone(f"{host}:{pid}:{float(started) - 3600:.2f}")  # this pid, but another process
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child_tag = f"{host}:{child.pid}:{process_start_time(child.pid) or 0:.2f}"
+    child.wait()
+    assert _gone(child_tag)
+    assert not _gone(f"login-elsewhere:{pid}:1.00")  # another host: cannot tell, never "lost"
+    assert not _gone(f"{host}:{pid}") and _gone(f"{host}:{child.pid}")  # an older tag: the pid alone
+    assert not _gone(None) and not _gone("garbage")
 
 
 @pytest.mark.slow

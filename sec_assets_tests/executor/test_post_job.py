@@ -16,10 +16,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from dagster._core.events import DagsterEvent
-from dagster._core.execution.retries import RetryMode
-from dagster._core.executor.step_delegating import StepDelegatingExecutor
+from dagster import DagsterEvent
 
+from sec_assets.dagster_seam import RetryMode, StepDelegatingExecutor
 from sec_assets.executor import JobRecord, SubmititExecutor, SubmititStepHandler
 from sec_assets.executor import report as report_module
 from sec_assets_tests.executor.helpers import make_config
