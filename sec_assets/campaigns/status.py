@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from sec_assets.campaigns.plan import Step, plan_digest, task_plan
-from sec_assets.campaigns.tags import CAMPAIGN_TAG, PLAN_TAG, STEP_TAG, TASK_TAG, WORKER_TAG
 from sec_assets.core.audio.manifest import discover_classes
 from sec_assets.core.campaign.spec import Campaign, Task
+from sec_assets.core.campaign.tags import CAMPAIGN_TAG, PLAN_TAG, STEP_TAG, TASK_TAG, WORKER_TAG
 from sec_assets.core.processes import is_alive, process_start_time
 from sec_assets.core.store.catalog import query
 from sec_assets.partitions import AUDIO_CLASS

@@ -28,8 +28,8 @@ from dagster import DagsterInstance, execute_job
 
 from sec_assets.campaigns.plan import Step, plan_digest, task_plan
 from sec_assets.campaigns.status import done_steps, worker_tag
-from sec_assets.campaigns.tags import CAMPAIGN_TAG, PLAN_TAG, STAGE_TAG, STEP_TAG, TASK_TAG, WORKER_TAG
 from sec_assets.core.campaign.spec import Campaign, Task
+from sec_assets.core.campaign.tags import CAMPAIGN_TAG, PLAN_TAG, STAGE_TAG, STEP_TAG, TASK_TAG, WORKER_TAG
 from sec_assets.dagster_seam import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
