@@ -16,11 +16,21 @@ tested, a class with two or more files whose draws leave ``test`` (or ``train``)
 file drawn closest to that split moved into it (highest draw → test, lowest → train), taken from
 a split that keeps a file; a one-file class trains. Such a move depends on the class's other
 files, so it happens only where a class is that small, and the metadata says so.
+
+**Groups.** Files cut from one recording, or spoken by one speaker, are near-duplicates; drawn
+each on its own they land in train and test and the held-out figures measure memory.
+:func:`assign_groups` draws the split per *group* instead — ``stable_unit(seed, "split-group",
+group)`` against the same fractions — so every file of a group shares one split, and adding files
+or groups never moves an existing group (except through the small-class fix-up below). Files
+without a group keep their own file draw. :func:`assign_folds` follows official folds: the test
+fold is the test split, and validation / early stopping are carved from the training folds by the
+same group draw. :func:`groups_in_two_splits` is the proof that no group straddles splits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -100,3 +110,206 @@ def fingerprint(assigned: pl.DataFrame, classes: Sequence[str], splits: Sequence
         .rows()
     )
     return stable_hex("splits", tuple(sorted(classes)), tuple(splits), tuple(rows), size=8)
+
+
+# --- groups -----------------------------------------------------------------------------------------
+
+Unit = tuple[str, str]  # ("group", name) or ("file", sha256): what one split draw decides
+
+
+def group_draw(group: str, seed: int) -> float:
+    """A group's split draw in [0, 1): its name and the seed, nothing else (not its files)."""
+    return stable_unit(seed, "split-group", group)
+
+
+def _unit_draw(unit: Unit, seed: int) -> float:
+    kind, name = unit
+    return group_draw(name, seed) if kind == "group" else draw(name, seed)
+
+
+@dataclass(frozen=True)
+class GroupMoves:
+    """What the small-class fix-up of :func:`assign_groups` did, for the asset's metadata.
+
+    ``moved``: class → the moves its fix-up made, as ``"<group or file> → <split>"`` (a group is
+    moved for every class it is in). ``unmet``: class → ``train``/``test`` it still lacks because
+    its groups do not allow it (one group only, or every move would empty another class's train or
+    test). Both empty when every class got train and test from the draws alone.
+    """
+
+    moved: dict[str, tuple[str, ...]]
+    unmet: dict[str, tuple[str, ...]]
+
+
+def _file_groups(files: pl.DataFrame) -> pl.DataFrame:
+    """(partition_key, source_sha256, group) with one group per file content: the smallest non-null
+    group its rows give (the same bytes listed under two groups still get one split)."""
+    files = files.with_columns(pl.col("group").cast(pl.String))  # an all-null column may come typed Null
+    pairs = files.select("partition_key", "source_sha256").unique()
+    groups = files.group_by("source_sha256").agg(pl.col("group").drop_nulls().min())
+    return pairs.join(groups, on="source_sha256", how="left").sort("partition_key", "source_sha256")
+
+
+def _unit(sha: str, group: str | None) -> Unit:
+    return ("group", group) if group is not None else ("file", sha)
+
+
+def assign_groups(
+    files: pl.DataFrame, fractions: Mapping[str, float], seed: int
+) -> tuple[pl.DataFrame, GroupMoves]:
+    """files(partition_key, source_sha256, group) → one row per (class, file) + group + split: the
+    split of the file's group (its own draw), or of the file when its group is null.
+
+    *Stratified by class as far as the groups allow*, and no further: the group draw does not look
+    at classes, so a class spread over many groups meets the fractions in expectation, while a
+    class whose files come from a few groups gets the proportions of those few draws (FSDD's
+    speakers span every digit, so with 6 speakers every class has the same 6-way partition). The
+    one class-aware step is today's small-class fix-up applied to whole units: a class with two or
+    more units (groups, or ungrouped files) whose draws leave ``test`` (then ``train``) empty gets
+    the unit drawn closest to it moved in (highest draw → test, lowest → train), taken from a
+    split where the class keeps a unit or from es/valid, and **only if the move leaves no other
+    class containing that group without its train or test**; a one-unit class is moved to train
+    under the same proviso. Classes are visited in key order. A move depends on the class's other
+    units, so adding groups can undo one (the stability promise holds for drawn splits, not
+    fixed-up ones); every move and every class left without train or test is in the returned
+    :class:`GroupMoves`. Exact per-class proportions would need a group-to-split optimisation
+    whose answer changes when one group is added — the stability is worth more.
+    """
+    resolved = _file_groups(files)
+    unit_of = {
+        (key, sha): _unit(sha, group)
+        for key, sha, group in resolved.select("partition_key", "source_sha256", "group").iter_rows()
+    }
+    class_units: dict[str, set[Unit]] = {}
+    unit_classes: dict[Unit, set[str]] = {}
+    for (key, _), unit in unit_of.items():
+        class_units.setdefault(key, set()).add(unit)
+        unit_classes.setdefault(unit, set()).add(key)
+    u = {unit: _unit_draw(unit, seed) for unit in unit_classes}
+    split = {unit: split_of(u[unit], fractions) for unit in unit_classes}
+
+    def counts(key: str) -> dict[str, int]:
+        return {s: sum(1 for unit in class_units[key] if split[unit] == s) for s in SPLITS}
+
+    def frees(unit: Unit, key: str) -> bool:
+        """Moving ``unit`` leaves every *other* class that holds it its train and test."""
+        here = split[unit]
+        return here not in ("train", "test") or all(
+            counts(other)[here] > 1 for other in unit_classes[unit] if other != key
+        )
+
+    moved: dict[str, list[str]] = {}
+    for key in sorted(class_units):
+        units = sorted(class_units[key])
+        needs = (("test", max), ("train", min)) if len(units) > 1 else (("train", min),)
+        for need, pick in needs:
+            now = counts(key)
+            if now[need]:
+                continue
+            donors = [
+                unit
+                for unit in units
+                if (len(units) == 1 or now[split[unit]] > 1 or split[unit] in ("es", "valid"))
+                and frees(unit, key)
+            ]
+            if donors:
+                chosen = pick(donors, key=lambda unit: (u[unit], unit))
+                split[chosen] = need
+                moved.setdefault(key, []).append(f"{chosen[1]} → {need}")
+    unmet = {
+        key: tuple(s for s in ("train", "test") if not counts(key)[s])
+        for key in sorted(class_units)
+        if not (counts(key)["train"] and counts(key)["test"])
+    }
+    assigned = resolved.with_columns(
+        pl.Series(
+            "split",
+            [
+                split[unit_of[(k, sha)]]
+                for k, sha in resolved.select("partition_key", "source_sha256").iter_rows()
+            ],
+            dtype=pl.String,
+        )
+    )
+    return assigned, GroupMoves({k: tuple(v) for k, v in moved.items()}, unmet)
+
+
+def assign_folds(
+    files: pl.DataFrame,
+    test_fold: int,
+    valid_fold: int | None,
+    fractions: Mapping[str, float],
+    seed: int,
+) -> pl.DataFrame:
+    """files(partition_key, source_sha256, group, fold) → one row per (class, file) + group + fold
+    + split, following official folds.
+
+    The test fold is the test split, exactly. Validation is ``valid_fold`` when given; otherwise it
+    is carved from the training folds, like early stopping, **by group**: the group's draw (or the
+    file's, without a group) against the train/es/valid fractions renormalised over those three
+    (over train/es when ``valid_fold`` is given). No small-class fix-up: the folds are the
+    protocol, and a class absent from the test fold is the dataset's, not ours to repair. A file
+    keeps its fold even when its group sits in another fold too (ESC-50's quirk: see
+    :mod:`sec_assets.core.datasets.groups`); that group then straddles splits and
+    :func:`groups_in_two_splits` names it. A file without a fold is an error naming it.
+    """
+    rows = files.select("partition_key", "source_sha256", "group", "fold").unique()
+    missing = rows.filter(pl.col("fold").is_null()).sort("partition_key", "source_sha256")
+    if missing.height:
+        first = missing.row(0, named=True)
+        raise ValueError(
+            f"file {first['source_sha256']} of class {first['partition_key']!r} has no fold"
+            f"{f' ({missing.height - 1} more files have none)' if missing.height > 1 else ''}: "
+            "following official folds, every file needs one"
+        )
+    twice = (
+        rows.group_by("partition_key", "source_sha256")
+        .agg(pl.col("fold").unique().sort())
+        .filter(pl.col("fold").list.len() > 1)
+    )
+    if twice.height:
+        first = twice.sort("partition_key", "source_sha256").row(0, named=True)
+        raise ValueError(
+            f"file {first['source_sha256']} of class {first['partition_key']!r} is in folds {first['fold']}: "
+            "a file has one fold"
+        )
+    folds = set(rows["fold"].to_list())
+    if test_fold not in folds:
+        raise ValueError(f"test_fold {test_fold} is not a fold of the table (folds: {sorted(folds)})")
+    if valid_fold is not None and (valid_fold == test_fold or valid_fold not in folds):
+        raise ValueError(
+            f"valid_fold {valid_fold} must be a fold of the table other than test_fold {test_fold} "
+            f"(folds: {sorted(folds)})"
+        )
+    carved = ("train", "es") if valid_fold is not None else ("train", "es", "valid")
+    total = sum(fractions[s] for s in carved)
+    if total <= 0:
+        raise ValueError(f"split fractions of {', '.join(carved)} sum to 0: nothing to train on")
+    renormalised = {s: fractions[s] / total if s in carved else 0.0 for s in SPLITS}
+    resolved = _file_groups(rows).join(
+        rows.select("partition_key", "source_sha256", "fold").unique(), on=["partition_key", "source_sha256"]
+    )
+
+    def split_for(sha: str, group: str | None, fold: int) -> str:
+        if fold == test_fold:
+            return "test"
+        if fold == valid_fold:
+            return "valid"
+        return split_of(_unit_draw(_unit(sha, group), seed), renormalised)
+
+    splits = [split_for(*r) for r in resolved.select("source_sha256", "group", "fold").iter_rows()]
+    return resolved.with_columns(pl.Series("split", splits, dtype=pl.String)).sort(
+        "partition_key", "source_sha256"
+    )
+
+
+def groups_in_two_splits(assigned: pl.DataFrame) -> pl.DataFrame:
+    """group → its splits and classes, for every group in more than one split (must be empty; the
+    ``no_group_in_two_splits`` check). Rows without a group are the file check's business."""
+    return (
+        assigned.filter(pl.col("group").is_not_null())
+        .group_by("group")
+        .agg(pl.col("split").unique().sort().alias("splits"), pl.col("partition_key").unique().sort())
+        .filter(pl.col("splits").list.len() > 1)
+        .sort("group")
+    )
