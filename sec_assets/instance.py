@@ -33,13 +33,13 @@ def ensure_dagster_home(settings: Settings) -> Path:
 
 
 def register_classes(settings: Settings) -> tuple[dict[str, str], list[str]]:
-    """Add a dynamic partition for every class folder; returns (key → name, newly added keys)."""
+    """Add a dynamic partition for every class (folder, or label of the dataset table); returns
+    (key → name, newly added keys)."""
     from dagster import DagsterInstance
 
-    from sec_assets.core.audio.manifest import discover_classes
     from sec_assets.partitions import AUDIO_CLASS
 
-    classes = discover_classes(settings.landing)
+    classes = settings.dataset().classes()
     ensure_dagster_home(settings)
     with DagsterInstance.get() as instance:
         known = set(instance.get_dynamic_partitions(AUDIO_CLASS))

@@ -101,6 +101,8 @@ def _config_annotation(annotation: Any) -> Any:
         return str
     if origin is Literal:
         return annotation if all(isinstance(a, str) for a in args) else type(args[0])
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return str  # structured settings (dataset_columns) travel as JSON
     if origin is tuple and isinstance(args[0], type) and issubclass(args[0], pydantic.BaseModel):
         return str  # structured settings (candidates) travel as JSON
     if origin is tuple:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from sec_assets.campaigns.plan import Step, plan_digest, task_plan
-from sec_assets.core.audio.manifest import discover_classes
 from sec_assets.core.campaign.spec import Campaign, Task
 from sec_assets.core.campaign.tags import CAMPAIGN_TAG, PLAN_TAG, STEP_TAG, TASK_TAG, WORKER_TAG
 from sec_assets.core.processes import is_alive, process_start_time
@@ -119,7 +118,7 @@ def done_steps(instance: DagsterInstance, campaign: Campaign, task: Task, digest
 
 def _classes(task: Task, registered: Sequence[str]) -> tuple[list[str], list[str]]:
     """The landing folder's classes and the partition order once they are all registered."""
-    classes = sorted(discover_classes(task.settings.landing))
+    classes = sorted(task.settings.dataset().classes())
     return classes, [*registered, *sorted(set(classes) - set(registered))]
 
 

@@ -33,7 +33,6 @@ from dagster import (
 )
 
 import sec_assets
-from sec_assets.core.audio.manifest import discover_classes
 from sec_assets.core.audio.stored import SegmentMismatch
 from sec_assets.core.hashing import files_sha256
 from sec_assets.core.progress import Progress
@@ -109,8 +108,15 @@ def code_version(context: AssetExecutionContext) -> str:
 
 
 def class_name(sec: SecResource, key: str) -> str:
-    """The class folder of a partition key; a removed or renamed folder fails with what to do."""
-    classes = discover_classes(sec.audio_root_path)
+    """The class (folder or table label) of a partition key; a removed or renamed one fails with
+    what to do."""
+    dataset = sec.settings.dataset()
+    classes = dataset.classes()
+    if key not in classes and dataset.table is not None:
+        raise FileNotFoundError(
+            f"partition {key!r} has no label in the dataset table {dataset.table}: the label was "
+            "removed or renamed; run `sec-assets scan` to register the table's current labels"
+        )
     if key not in classes:
         raise FileNotFoundError(
             f"partition {key!r} has no class folder under {sec.audio_root_path}: the folder was removed"

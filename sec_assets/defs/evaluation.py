@@ -22,6 +22,7 @@ from dagster import (
 )
 
 from sec_assets.core.audio.splits import fingerprint
+from sec_assets.core.datasets.source import protocol_line
 from sec_assets.core.evaluation.bootstrap import STATISTICS, file_bootstrap, headline
 from sec_assets.core.evaluation.figures import confusion_png
 from sec_assets.core.evaluation.metrics import evaluate
@@ -124,7 +125,9 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
     zero_shot_test, zs_note = _zero_shot_on(sec, held_out["test"], names)
     chosen = selected["candidate"]
     test = held_out["test"]
-    test_set = fingerprint(split_rows(home, classes), classes, ("test",))
+    assigned = split_rows(home, classes)
+    test_set = fingerprint(assigned, classes, ("test",))
+    groups = assigned["source_group"].drop_nulls().n_unique() if "source_group" in assigned.columns else 0
     predictions = _predictions_frame(test, test_proba[chosen])
     buf = io.BytesIO()
     predictions.write_parquet(buf)
@@ -134,6 +137,7 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
     if zero_shot_test is not None:
         chosen_results["test, CLAP zero-shot baseline (no training)"] = zero_shot_test
     notes = [
+        f"splits: {protocol_line(cfg.dataset(), groups)}",
         f"selected on validation macro-F1 among {len(candidates)} candidates; test read here only",
         f"95 % intervals: {cfg.bootstrap_resamples} bootstrap resamples of the source files",
         zs_note,

@@ -18,7 +18,7 @@ from dagster import (
     asset,
 )
 
-from sec_assets.core.audio.manifest import rescan_class, source_files
+from sec_assets.core.audio.manifest import rescan_entries, source_files, with_table_columns
 from sec_assets.core.audio.segments import SourceFile, plan_class, segment_source
 from sec_assets.core.audio.splits import AUGMENTED_SPLITS
 from sec_assets.core.audio.stored import LINEAGE_STORAGE, stored_audio
@@ -50,9 +50,10 @@ HAS_SEGMENTS = "has_segments"  # the asset check on augmented_segments
     backfill_policy=CLASS_BACKFILL,
     code_version="2",
     group_name=GROUP,
-    description="Every file under the class folder (recursive, hidden entries ignored): format, "
-    "rate, channels, decodable frames, sha256, non-finite samples and peak; bad, too-short or "
-    "(by policy) non-finite files recorded as failed with the reason, repairs recorded.",
+    description="Every file under the class folder (recursive, hidden entries ignored) or every "
+    "row of the class in the dataset table (with its row, source group, fold and clip bounds): "
+    "format, rate, channels, decodable frames, sha256, non-finite samples and peak; bad, missing, "
+    "too-short or (by policy) non-finite files recorded as failed with the reason, repairs recorded.",
     kinds={"parquet", "duckdb"},
 )
 @asset_boundary
@@ -62,7 +63,7 @@ def raw_manifest(context: AssetExecutionContext, sec: SecResource) -> Materializ
 
 def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str) -> MaterializeResult:
     name = class_name(sec, key)
-    class_dir = sec.audio_root_path / name
+    dataset = sec.settings.dataset()
 
     lines: list[Progress] = []
 
@@ -79,11 +80,22 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
         "min_clip_seconds": policy.min_clip_seconds,
         **({"audio_formats": list(policy.formats)} if policy.formats else {}),  # (unset: as before)
     }
+    if dataset.table is not None or dataset.group_pattern:  # (class folders without groups: as before)
+        params["dataset"] = {
+            "layout": "table" if dataset.table is not None else "class folders",
+            "table": str(dataset.table) if dataset.table is not None else None,
+            "columns": dataset.columns.mapped() if dataset.table is not None else None,
+            "group_pattern": dataset.group_pattern,
+        }  # a class's table rows are in its manifest (row, group, fold, bounds): an edited row
+        # changes its class's output fingerprint, and only that class's
     what = Written(key, "raw_manifest", dims, params, [])
     previous = (
-        storage.read_partition(home, "raw_manifest", dims) if current_lineage(context, sec, what) else None
+        with_table_columns(storage.read_partition(home, "raw_manifest", dims))
+        if current_lineage(context, sec, what)
+        else None
     )
-    scan = rescan_class(class_dir, name, key, previous, stat_cache.read(home, key), progress, policy)
+    entries = dataset.entries(name, policy)
+    scan = rescan_entries(entries, name, key, previous, stat_cache.read(home, key), progress, policy)
     frame = scan.manifest
     kept = unchanged(context, sec, what) if previous is not None and frame.equals(previous) else None
     if kept is None:
@@ -108,6 +120,12 @@ def _raw_manifest_one(context: AssetExecutionContext, sec: SecResource, key: str
     )
     metadata: dict[str, Any] = {
         "class_name": name,
+        **({"table_rows_hash": dataset.rows_hash(name) or ""} if dataset.table is not None else {}),
+        **(
+            {"source_groups": frame["source_group"].drop_nulls().n_unique()}
+            if dataset.group_pattern or dataset.table
+            else {}
+        ),
         "files": frame.height,
         "files_reread": frame.height - scan.reused,
         "files_ok": ok.height,

@@ -114,6 +114,7 @@ def stream_mono(
     channel: Channel = "mean",
     frames: int | None = None,
     repair: Callable[[np.ndarray], np.ndarray] | None = None,
+    start: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode, mix to mono and resample in blocks, so a 30-minute file never sits in memory.
 
@@ -121,7 +122,8 @@ def stream_mono(
     resample of the whole file up to float rounding. With ``frames`` (the decodable source frames
     from :func:`probe`), exactly ``resampled_length(frames, …)`` samples come out. ``repair``
     (:meth:`sec_assets.core.audio.samples.Repair.apply`) is applied to each raw (frames, channels)
-    block before mixing and resampling, so a NaN never spreads through the resampler.
+    block before mixing and resampling, so a NaN never spreads through the resampler. ``start``:
+    a clip inside a longer file — decode exactly ``frames`` source frames from this one, nothing after.
     """
     expected = None
     try:
@@ -143,7 +145,14 @@ def stream_mono(
                 produced += out.size
                 return out
 
-            for block in fh.blocks(blocksize=blocksize, dtype="float32", always_2d=True):
+            if start is not None:
+                fh.seek(start)
+            for block in fh.blocks(
+                blocksize=blocksize,
+                dtype="float32",
+                always_2d=True,
+                frames=-1 if frames is None or start is None else frames,
+            ):
                 if pending is not None:
                     yield emit(pending, last=False)
                 pending = to_mono(repair(block) if repair else block, channel)

@@ -27,8 +27,10 @@ from sec_assets.core.audio.audio_io import AudioDecodeError, probe
 from sec_assets.core.audio.keys import is_hidden, partition_keys_for
 from sec_assets.core.audio.samples import Repair, SamplePolicy, SampleRejected
 from sec_assets.core.audio.segments import SourceFile, long_enough
-from sec_assets.core.hashing import file_sha256
+from sec_assets.core.hashing import file_sha256, stable_hex
 from sec_assets.core.store.schemas import TABLE_SCHEMAS
+
+TABLE_COLUMNS = ("table_row", "source_group", "fold", "clip_start_s", "clip_end_s", "offset_frames")
 
 
 @dataclass(frozen=True)
@@ -64,16 +66,64 @@ def iter_class_files(class_dir: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One source the manifest grades: a file of a class folder, or a dataset table's row (with
+    its row number, group, fold and, for a clip inside a longer file, the clip's bounds)."""
+
+    path: Path
+    relative_path: str
+    table_row: int | None = None
+    group: str | None = None
+    fold: int | None = None
+    clip_start_s: float | None = None
+    clip_end_s: float | None = None
+
+    @property
+    def key(self) -> str:
+        """The entry's identity within a class: its path, and its bounds for a clip."""
+        if self.clip_start_s is None:
+            return self.relative_path
+        return f"{self.relative_path}@{self.clip_start_s!r}-{self.clip_end_s!r}"
+
+    def table_fields(self) -> dict[str, Any]:
+        return {
+            "table_row": self.table_row,
+            "source_group": self.group,
+            "fold": self.fold,
+            "clip_start_s": self.clip_start_s,
+            "clip_end_s": self.clip_end_s,
+        }
+
+
+def clip_id(file_sha256: str, start: int, end: int) -> str:
+    """The identity of a clip inside a file (its frames ``[start, end)``): it stands for the file's
+    content hash wherever a source is keyed (splits, segment keys, seeds)."""
+    return stable_hex("clip", file_sha256, start, end, size=32)
+
+
 def manifest_row(
     path: Path, class_dir: Path, audio_class: str, partition_key: str, policy: FilePolicy | None = None
 ) -> dict[str, Any]:
-    """One manifest row; never raises for a bad file, it records why instead."""
+    """One manifest row of a file under ``class_dir``; never raises for a bad file, it records why."""
+    return entry_row(
+        ManifestEntry(path, str(path.relative_to(class_dir))), audio_class, partition_key, policy
+    )
+
+
+def entry_row(
+    entry: ManifestEntry, audio_class: str, partition_key: str, policy: FilePolicy | None = None
+) -> dict[str, Any]:
+    """One manifest row; never raises for a bad file, it records why instead. A clip's ``frames``,
+    ``duration_s`` and ``sha256`` are the clip's (its identity: :func:`clip_id`); its
+    ``offset_frames`` is where it starts in the file. An end beyond the file's end is cut there."""
     policy = policy or FilePolicy()
+    path = entry.path
     row: dict[str, Any] = {
         "audio_class": audio_class,
         "partition_key": partition_key,
         "path": str(path),
-        "relative_path": str(path.relative_to(class_dir)),
+        "relative_path": entry.relative_path,
         "format": None,
         "sample_rate": None,
         "channels": None,
@@ -89,9 +139,15 @@ def manifest_row(
         "repair_clip": False,
         "status": "failed",
         "error": None,
+        **entry.table_fields(),
+        "offset_frames": None,
     }
     if path.is_symlink() and not path.exists():
         row["error"] = f"broken symbolic link (to {os.readlink(path)})"
+        return row
+    if not path.exists():
+        where = f" (table row {entry.table_row})" if entry.table_row is not None else ""
+        row["error"] = f"missing: no file at {path}{where}"
         return row
     try:
         row["size_bytes"] = path.stat().st_size
@@ -112,9 +168,24 @@ def manifest_row(
         non_finite=info.scan.non_finite,
         peak=info.scan.peak,
     )
-    if not long_enough(info.frames, info.sample_rate, policy.min_clip_seconds):
+    if entry.clip_start_s is not None and entry.clip_end_s is not None:
+        start = round(entry.clip_start_s * info.sample_rate)
+        end = min(round(entry.clip_end_s * info.sample_rate), info.frames)
+        if start >= info.frames:
+            row["error"] = (
+                f"the clip starts at {entry.clip_start_s:g} s, at or after the end of the file "
+                f"({info.duration_s:.3f} s)"
+            )
+            return row
+        row.update(
+            sha256=clip_id(row["sha256"], start, end),
+            frames=end - start,
+            duration_s=(end - start) / info.sample_rate,
+            offset_frames=start,
+        )
+    if not long_enough(row["frames"], info.sample_rate, policy.min_clip_seconds):
         row["error"] = (
-            f"too short: {info.duration_s:.4f} s of audio, below min_clip_seconds = "
+            f"too short: {row['duration_s']:.4f} s of audio, below min_clip_seconds = "
             f"{policy.min_clip_seconds:g} s"
         )
         return row
@@ -136,6 +207,7 @@ def manifest_row(
 def source_files(manifest: pl.DataFrame) -> tuple[list[SourceFile], int]:
     """The usable files of a class manifest, one per content hash, sorted by hash (the segmenter's
     input), and how many duplicates were dropped."""
+    manifest = with_table_columns(manifest)
     missing = sorted(set(TABLE_SCHEMAS["raw_manifest"]) - set(manifest.columns))
     if missing:
         raise ValueError(
@@ -151,10 +223,20 @@ def source_files(manifest: pl.DataFrame) -> tuple[list[SourceFile], int]:
             r["sample_rate"],
             r["frames"],
             Repair(r["repair_zero"], r["repair_scale"], r["repair_clip"], r["repair"]),
+            r["offset_frames"],
         )
         for r in unique.iter_rows(named=True)
     ]
     return sources, ok.height - unique.height
+
+
+def with_table_columns(manifest: pl.DataFrame) -> pl.DataFrame:
+    """A manifest written before dataset tables (December 2026) gets their columns, empty."""
+    schema = TABLE_SCHEMAS["raw_manifest"]
+    absent = [c for c in TABLE_COLUMNS if c not in manifest.columns]
+    return (
+        manifest.with_columns(pl.lit(None, dtype=schema[c]).alias(c) for c in absent) if absent else manifest
+    )
 
 
 def scan_class(
@@ -188,32 +270,60 @@ def rescan_class(
     progress: Callable[[int, int], None] | None = None,
     policy: FilePolicy | None = None,
 ) -> Rescan:
-    """The manifest of one class folder, reading only files that may have changed.
+    """The manifest of one class folder, reading only files that may have changed (see
+    :func:`rescan_entries`)."""
+    paths = [p for p in iter_class_files(class_dir) if (policy or FilePolicy()).lists(p)]
+    entries = [ManifestEntry(p, str(p.relative_to(class_dir))) for p in paths]
+    return rescan_entries(entries, audio_class, partition_key, previous, stats, progress, policy)
+
+
+def rescan_entries(
+    entries: list[ManifestEntry],
+    audio_class: str,
+    partition_key: str,
+    previous: pl.DataFrame | None,
+    stats: Mapping[str, FileStat],
+    progress: Callable[[int, int], None] | None = None,
+    policy: FilePolicy | None = None,
+) -> Rescan:
+    """The manifest of one class's entries (folder files or table rows), reading only files that
+    may have changed.
 
     A file whose size and mtime equal those in ``stats`` (the cache of the run that wrote
     ``previous``, made with the same policy) keeps its row of ``previous``: it is not decoded or
-    hashed again (git's index trick). Any other file — new, touched, rewritten — is read and
-    hashed; a touched file with unchanged bytes gets back the same row, so the manifest is the
-    same and nothing downstream is recomputed. Each stat is taken before the file is read, so a
-    file that changes while it is read is read again next time.
+    hashed again (git's index trick); a table row's own fields (row number, group, fold) are taken
+    from the entry, so editing them in the table needs no decoding either. Any other file — new,
+    touched, rewritten — is read and hashed; a touched file with unchanged bytes gets back the
+    same row, so the manifest is the same and nothing downstream is recomputed. Each stat is
+    taken before the file is read, so a file that changes while it is read is read again next time.
     """
     rows = []
-    old = {r["relative_path"]: r for r in previous.iter_rows(named=True)} if previous is not None else {}
+    old: dict[str, dict[str, Any]] = {}
+    if previous is not None:
+        for r in with_table_columns(previous).iter_rows(named=True):
+            old[_row_key(r)] = r
     new_stats: dict[str, FileStat] = {}
     reused = 0
-    paths = [p for p in iter_class_files(class_dir) if (policy or FilePolicy()).lists(p)]
-    for i, path in enumerate(paths):
-        rel = str(path.relative_to(class_dir))
+    for i, entry in enumerate(entries):
+        rel = entry.relative_path
         try:
-            st = path.stat()
+            st = entry.path.stat()
             new_stats[rel] = (st.st_size, st.st_mtime_ns)
-        except OSError:  # gone, or a broken link: manifest_row records why
+        except OSError:  # gone, or a broken link: entry_row records why
             st = None
-        if st is not None and rel in old and stats.get(rel) == new_stats[rel]:
-            rows.append(old[rel])
+        if st is not None and entry.key in old and stats.get(rel) == new_stats[rel]:
+            rows.append({**old[entry.key], **entry.table_fields()})
             reused += 1
         else:
-            rows.append(manifest_row(path, class_dir, audio_class, partition_key, policy))
+            rows.append(entry_row(entry, audio_class, partition_key, policy))
         if progress:
-            progress(i + 1, len(paths))
+            progress(i + 1, len(entries))
     return Rescan(pl.DataFrame(rows, schema=TABLE_SCHEMAS["raw_manifest"]), new_stats, reused)
+
+
+def _row_key(row: Mapping[str, Any]) -> str:
+    bounds = (row["clip_start_s"], row["clip_end_s"])
+    entry = ManifestEntry(
+        Path(row["path"]), row["relative_path"], clip_start_s=bounds[0], clip_end_s=bounds[1]
+    )
+    return entry.key

@@ -188,8 +188,9 @@ class SourceFile:
     path: Path
     sha256: str
     sample_rate: int
-    frames: int  # decodable frames at the source rate (from the manifest)
+    frames: int  # decodable frames at the source rate (from the manifest); a clip's own
     repair: Repair = field(default_factory=Repair)  # decided by the manifest
+    offset: int | None = None  # a clip inside a longer file starts at this frame (source rate)
 
     def target_frames(self, params: SegmentParams) -> int:
         return resampled_length(self.frames, self.sample_rate, params.sample_rate)
@@ -329,7 +330,12 @@ def segment_source(
         return
     repair = source.repair.apply if source.repair.active else None
     blocks = stream_mono(
-        source.path, params.sample_rate, channel=params.channel, frames=source.frames, repair=repair
+        source.path,
+        params.sample_rate,
+        channel=params.channel,
+        frames=source.frames,
+        repair=repair,
+        start=source.offset,
     )
     for window, piece in cut_windows(blocks, plan):
         key = segment_key(partition_key, source.sha256, window.round, window.index)

@@ -234,6 +234,67 @@ def assign_groups(
     return assigned, GroupMoves({k: tuple(v) for k, v in moved.items()}, unmet)
 
 
+def assign_class_grouped(
+    files: pl.DataFrame, index: pl.DataFrame, fractions: Mapping[str, float], seed: int
+) -> tuple[pl.DataFrame, GroupMoves]:
+    """The splits of ONE class's files(partition_key, source_sha256, group) when its step runs
+    alone (one partition), consistent with every other class's own run.
+
+    ``index`` holds the (partition_key, group) pairs of every class of the dataset (the table's,
+    or the catalogued manifests'). A group's split — drawn, or moved by the small-class fix-up —
+    is decided by :func:`assign_groups` over that whole index, groups only, so every class that
+    shares a group computes the same split for it whichever class's step runs first. Files without
+    a group then get their own draw, and, if the class still has no ``test`` (then ``train``), the
+    fix-up moves one of them (never the last one of a split). Returns the class's rows and its
+    moves and unmet needs (other classes' are reported by their own steps).
+    """
+    keys = files["partition_key"].unique().to_list()
+    if len(keys) != 1:
+        raise ValueError(f"assign_class_grouped takes one class's files, got {len(keys)} classes")
+    key = str(keys[0])
+    resolved = _file_groups(files)
+    pairs = (
+        pl.concat(
+            [
+                index.select(pl.col("partition_key").cast(pl.String), pl.col("group").cast(pl.String)),
+                resolved.select("partition_key", "group"),
+            ]
+        )
+        .drop_nulls()
+        .unique()
+    )
+    pseudo = pairs.with_columns(("group:" + pl.col("group")).alias("source_sha256"))
+    by_group, group_moves = assign_groups(pseudo, fractions, seed)
+    split_of_group = dict(zip(by_group["group"], by_group["split"], strict=True))
+    split = {
+        sha: split_of_group[group] if group is not None else split_of(draw(sha, seed), fractions)
+        for sha, group in resolved.select("source_sha256", "group").iter_rows()
+    }
+    loose = sorted(
+        sha for sha, group in resolved.select("source_sha256", "group").iter_rows() if group is None
+    )
+    moved = list(group_moves.moved.get(key, ()))
+    if len(split) > 1:
+        for need, pick in (("test", max), ("train", min)):
+            counts = {s: sum(1 for v in split.values() if v == s) for s in SPLITS}
+            if counts[need]:
+                continue
+            donors = [sha for sha in loose if counts[split[sha]] > 1 or split[sha] in ("es", "valid")]
+            if donors:
+                chosen = pick(donors, key=lambda sha: (draw(sha, seed), sha))
+                split[chosen] = need
+                moved.append(f"{chosen} → {need}")
+    elif loose:
+        split[loose[0]] = "train"
+    counts = {s: sum(1 for v in split.values() if v == s) for s in SPLITS}
+    unmet = {key: tuple(s for s in ("train", "test") if not counts[s])} if split else {}
+    unmet = {k: v for k, v in unmet.items() if v}
+    assigned = resolved.with_columns(
+        pl.Series("split", [split[sha] for sha in resolved["source_sha256"]], dtype=pl.String)
+    )
+    return assigned, GroupMoves({key: tuple(moved)} if moved else {}, unmet)
+
+
 def assign_folds(
     files: pl.DataFrame,
     test_fold: int,

@@ -126,12 +126,15 @@ class DatasetTable:
     warnings: tuple[str, ...] = ()
 
 
-def read_dataset_table(table_path: Path, columns: DatasetColumns, audio_root: Path) -> DatasetTable:
+def read_dataset_table(
+    table_path: Path, columns: DatasetColumns, audio_root: Path, check_files: bool = True
+) -> DatasetTable:
     """Read and check a dataset table (CSV, TSV or Parquet, by extension) over ``audio_root``.
 
     Raises :class:`DatasetTableError` for a table that cannot be used as a whole (see the module
     docstring); otherwise returns every row whose audio file opens, the failed rows with their
-    reason, and the label-spelling warnings.
+    reason, and the label-spelling warnings. ``check_files=False`` leaves the audio files alone
+    (class discovery and sensors: the raw manifest grades each file, per class, anyway).
     """
     table_path = Path(table_path)
     audio_root = Path(audio_root)
@@ -180,6 +183,8 @@ def read_dataset_table(table_path: Path, columns: DatasetColumns, audio_root: Pa
     )
     _no_duplicates(rows, columns, where)
     warnings = _label_warnings(rows)
+    if not check_files:
+        return DatasetTable(table_path, rows, warnings=warnings)
     failures = _file_failures(rows, audio_root)
     if not failures.is_empty():
         rows = rows.filter(~pl.col("row").is_in(failures["row"].implode()))

@@ -52,10 +52,11 @@ class SegmentData:
 
 
 def split_rows(home: Path, class_keys: Sequence[str]) -> pl.DataFrame:
-    """The ``splits`` rows (partition_key, source_sha256, split) of these classes."""
+    """The ``splits`` rows (partition_key, source_sha256, split, and source_group and fold where
+    the partition has them) of these classes."""
     return pl.concat(
         [storage.read_partition(home, "splits", {AUDIO_CLASS: k}) for k in sorted(class_keys)],
-        how="vertical",
+        how="diagonal_relaxed",  # partitions from before groups and folds have no such columns
     )
 
 

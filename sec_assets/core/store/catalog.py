@@ -80,6 +80,22 @@ def query(home: Path, sql: str) -> pl.DataFrame:
         return con.execute(sql).pl()
 
 
+def select(
+    home: Path, view: str, columns: Sequence[str], where: str = "", distinct: bool = False
+) -> pl.DataFrame:
+    """``SELECT columns FROM view`` where a column no partition has yet (an older layout) comes back
+    null, typed as in :data:`~sec_assets.core.store.schemas.TABLE_SCHEMAS`."""
+    path = ensure_catalog(home)
+    table = VIEWS[view][0]
+    types = TABLE_SCHEMAS[table]
+    with duckdb.connect(str(path), read_only=True) as con:
+        present = {row[0] for row in con.execute(f"DESCRIBE {view}").fetchall()}
+        exprs = [f'"{c}"' if c in present else f'NULL AS "{c}"' for c in columns]
+        sql = f"SELECT {'DISTINCT ' if distinct else ''}{', '.join(exprs)} FROM {view}"
+        frame = con.execute(sql + (f" WHERE {where}" if where else "")).pl()
+    return frame.cast({c: types[c] for c in columns if c in types})
+
+
 def params_json(params: Mapping[str, Any]) -> str:
     """A lineage row's ``params``, as stored (compared to decide whether a partition is current)."""
     return json.dumps(dict(params), sort_keys=True, default=str)

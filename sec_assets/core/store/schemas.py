@@ -38,6 +38,14 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "repair_clip": pl.Boolean,
         "status": pl.String,
         "error": pl.String,
+        # a dataset table's row (null for folder data): its number, source group, official fold,
+        # and the clip's bounds inside a longer file; ``sha256`` is then the clip's identity
+        "table_row": pl.Int64,
+        "source_group": pl.String,
+        "fold": pl.Int64,
+        "clip_start_s": pl.Float64,
+        "clip_end_s": pl.Float64,
+        "offset_frames": pl.Int64,
     },
     "augmented_segments": {
         "segment_key": pl.String,
@@ -88,6 +96,8 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "partition_key": pl.String,
         "source_sha256": pl.String,
         "split": pl.String,
+        "source_group": pl.String,  # null: the file had no group and was drawn on its own
+        "fold": pl.Int64,  # the official fold, when the dataset table has one
     },
     "trained_classifier": {
         "octave": pl.Int64,
