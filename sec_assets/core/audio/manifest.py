@@ -64,6 +64,12 @@ def iter_class_files(class_dir: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
+def listed_files(class_dir: Path, policy: FilePolicy | None = None) -> list[Path]:
+    """The files of a class folder that get a manifest row: visible, recursive, kept by the
+    format filter, in a stable order (the listing :func:`rescan_class` reads)."""
+    return [p for p in iter_class_files(class_dir) if (policy or FilePolicy()).lists(p)]
+
+
 def manifest_row(
     path: Path, class_dir: Path, audio_class: str, partition_key: str, policy: FilePolicy | None = None
 ) -> dict[str, Any]:
@@ -201,7 +207,7 @@ def rescan_class(
     old = {r["relative_path"]: r for r in previous.iter_rows(named=True)} if previous is not None else {}
     new_stats: dict[str, FileStat] = {}
     reused = 0
-    paths = [p for p in iter_class_files(class_dir) if (policy or FilePolicy()).lists(p)]
+    paths = listed_files(class_dir, policy)
     for i, path in enumerate(paths):
         rel = str(path.relative_to(class_dir))
         try:
