@@ -7,7 +7,7 @@
 2. Starts ``dagster-daemon run`` on ``sec_assets.definitions`` (the local profile: queued runs,
    one process per run and per step) and switches ``landing_folder_sensor`` and
    ``retrain_sensor`` on, then waits until they are quiet: the landing sensor's first pass
-   re-runs every class (nothing new: ``unchanged``, no retraining) and the retrain sensor reports
+   finds every class unchanged since its manifest (no run) and the retrain sensor reports
    nothing changed.
 3. Drops one new recording into one class (t0) and prints, in seconds after t0, each hop until
    that octave's ``evaluation_report`` — the champion gate — is materialized by the burst, and
@@ -105,13 +105,17 @@ def main(argv: list[str] | None = None) -> int:
         ]
         with DagsterInstance.get() as instance:
 
-            def first_pass_done() -> bool:
-                done = instance.get_runs(RunsFilter(job_name="class_features"))
-                busy = instance.get_runs(RunsFilter(statuses=unfinished))
-                return len(done) >= 5 and not busy
+            def first_pass_done() -> bool:  # every class sent (a run, or unchanged), none running
+                for state in instance.all_instigator_state():
+                    data = state.instigator_data
+                    if state.name == "landing_folder_sensor" and data is not None:
+                        cursor = json.loads(getattr(data, "cursor", None) or "{}")
+                        busy = instance.get_runs(RunsFilter(statuses=unfinished))
+                        return len(cursor.get("sent", {})) >= 5 and not busy
+                return False
 
             _wait("the landing sensor's first pass", first_pass_done, 900)
-            last_end = max(r.end_time or 0 for r in instance.get_run_records())
+            last_end = max([r.end_time or 0 for r in instance.get_run_records()], default=time.time())
 
             def retrain_quiet() -> bool:  # a tick after the last run that left nothing pending
                 for state in instance.all_instigator_state():

@@ -66,6 +66,12 @@ def iter_class_files(class_dir: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
+def listed_files(class_dir: Path, policy: FilePolicy | None = None) -> list[Path]:
+    """The files of a class folder that get a manifest row: visible, recursive, kept by the
+    format filter, in a stable order (the listing :func:`rescan_class` reads)."""
+    return [p for p in iter_class_files(class_dir) if (policy or FilePolicy()).lists(p)]
+
+
 @dataclass(frozen=True)
 class ManifestEntry:
     """One source the manifest grades: a file of a class folder, or a dataset table's row (with
@@ -272,8 +278,7 @@ def rescan_class(
 ) -> Rescan:
     """The manifest of one class folder, reading only files that may have changed (see
     :func:`rescan_entries`)."""
-    paths = [p for p in iter_class_files(class_dir) if (policy or FilePolicy()).lists(p)]
-    entries = [ManifestEntry(p, str(p.relative_to(class_dir))) for p in paths]
+    entries = [ManifestEntry(p, str(p.relative_to(class_dir))) for p in listed_files(class_dir, policy)]
     return rescan_entries(entries, audio_class, partition_key, previous, stats, progress, policy)
 
 

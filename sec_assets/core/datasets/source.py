@@ -25,7 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from sec_assets.core.audio.keys import partition_keys_for
-from sec_assets.core.audio.manifest import FilePolicy, ManifestEntry, discover_classes, iter_class_files
+from sec_assets.core.audio.manifest import FilePolicy, ManifestEntry, discover_classes, listed_files
 from sec_assets.core.datasets.groups import compile_group_pattern, fill_groups, group_of
 from sec_assets.core.datasets.table import (
     DatasetColumns,
@@ -100,11 +100,9 @@ class DatasetSpec:
         ``group_pattern`` group."""
         if self.table is None:
             class_dir = self.audio_root / name
-            policy = policy or FilePolicy()
             return [
                 ManifestEntry(p, str(p.relative_to(class_dir)), group=self.group_of_path(p))
-                for p in iter_class_files(class_dir)
-                if policy.lists(p)
+                for p in listed_files(class_dir, policy)
             ]
         return [
             ManifestEntry(

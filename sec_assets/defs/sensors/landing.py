@@ -9,6 +9,12 @@ its top-level folder and everything below it:
 - a class whose folders have all settled with a listing not sent before gets one run of the
   ``class_features`` job — after a burst of files, once, not once per tick of the burst; a class
   with a file still being written waits;
+- a class the cursor has sent nothing for (its first sight: a new or reset cursor, a fresh
+  instance over an existing home) runs only if the catalog does not already hold it — no
+  manifest, files added, removed or changed (size or mtime) since its manifest's run, or a later
+  step of the job missing (:mod:`sec_assets.core.landing.catalogued`); otherwise it is marked
+  sent, and the tick counts it "unchanged since their manifest". A tick compares at most
+  ``MAX_FIRST_SIGHTS_PER_TICK`` classes (a few ms each); the others wait for the next tick;
 - a removed class folder is handled by ``removed_class_policy``: ``keep`` reports it on every
   tick (its partition and data stay), ``remove`` deletes the partition.
 
@@ -34,17 +40,20 @@ from dagster import (
 
 from sec_assets.core.audio.keys import partition_keys_for
 from sec_assets.core.hashing import stable_hex
+from sec_assets.core.landing.catalogued import Verdict, compare
 from sec_assets.core.landing.scan import ROOT, FolderState, TreeState, scan
 from sec_assets.partitions import audio_class_partitions
 from sec_assets.resources import SecResource
 
+CLASS_FEATURES = ["raw_manifest", "splits", "augmented_segments", "clap_embeddings"]  # in order
 class_features_job = define_asset_job(
     "class_features",
-    selection=["raw_manifest", "splits", "augmented_segments", "clap_embeddings"],
+    selection=CLASS_FEATURES,
     description="Manifest, file splits, segments and CLAP embeddings of one audio class.",
 )
 
 MAX_NEW_PARTITIONS_PER_TICK = 1000
+MAX_FIRST_SIGHTS_PER_TICK = 1000  # catalog comparisons (≈ 5 ms each); the rest wait a tick
 
 
 def class_listings(state: TreeState) -> dict[str, tuple[bool, str, int]]:
@@ -84,7 +93,9 @@ def landing_folder_sensor(context: SensorEvaluationContext, sec: SecResource) ->
     registered = known | set(new_keys)
     sent: dict[str, str] = {k: v for k, v in cursor.get("sent", {}).items() if k in keys.values()}
     requests = []
-    waiting = 0
+    waiting = deferred = 0
+    first_sight: dict[Verdict, int] = {}
+    policy = cfg.file_policy()
     for name, (settled, fingerprint, files) in sorted(listings.items()):
         key = keys[name]
         if key not in registered or not files:
@@ -92,6 +103,15 @@ def landing_folder_sensor(context: SensorEvaluationContext, sec: SecResource) ->
         if not settled:
             waiting += 1
         elif sent.get(key) != fingerprint:
+            if key not in sent:  # first sight: a run only if the catalog does not hold it already
+                if sum(first_sight.values()) >= MAX_FIRST_SIGHTS_PER_TICK:
+                    deferred += 1
+                    continue
+                verdict = compare(sec.home_path, key, root / name, policy, CLASS_FEATURES)
+                first_sight[verdict] = first_sight.get(verdict, 0) + 1
+                if verdict is Verdict.UNCHANGED:
+                    sent[key] = fingerprint
+                    continue
             requests.append(RunRequest(run_key=f"{key}:{fingerprint}", partition_key=key))
             sent[key] = fingerprint
     removed = sorted(known - set(keys.values()))
@@ -105,8 +125,13 @@ def landing_folder_sensor(context: SensorEvaluationContext, sec: SecResource) ->
                 f"class folders removed, partitions kept (removed_class_policy: keep; their data "
                 f"still trains): {', '.join(removed)}"
             )
+    unchanged = first_sight.pop(Verdict.UNCHANGED, 0)
+    why = ", ".join(f"{n} {verdict}" for verdict, n in sorted(first_sight.items()))
     summary = (
-        f"{len(requests)} class run(s), {len(new_keys)} new, {waiting} settling, "
+        f"{len(requests)} class run(s){f' (first sight: {why})' if why else ''}, "
+        f"{unchanged} {Verdict.UNCHANGED}, "
+        f"{len(new_keys)} new, {waiting} settling, "
+        f"{f'{deferred} left for the next tick (first sights), ' if deferred else ''}"
         f"{len(removed)} removed ({cfg.removed_class_policy}); {cost}"
     )
     new_cursor = json.dumps({"scan": state.to_json(), "sent": sent}, sort_keys=True)

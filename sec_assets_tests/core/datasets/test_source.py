@@ -65,7 +65,8 @@ def test_a_broken_table_fails_class_discovery_with_its_row(tmp_path: Path):
     table = tmp_path / "t.csv"
     table.write_text("path,label\na.wav,dog\na.wav,cat\n")
     spec = DatasetSpec(audio_root=tmp_path, table=table)
-    with pytest.raises(DatasetTableError, match=r"t\.csv: rows 1, 2, column 'path': the path 'a\.wav' is listed twice"):
+    listed_twice = r"t\.csv: rows 1, 2, column 'path': the path 'a\.wav' is listed twice"
+    with pytest.raises(DatasetTableError, match=listed_twice):
         spec.classes()
 
 
