@@ -18,7 +18,14 @@ its top-level folder and everything below it:
 - a removed class folder is handled by ``removed_class_policy``: ``keep`` reports it on every
   tick (its partition and data stay), ``remove`` deletes the partition.
 
-Run keys digest the class and its listing: a daemon restart, or a tick evaluated again from an
+**With a dataset table** (``dataset_table``) the table is watched instead of the folders: once
+its size and mtime have held for a tick after a change, it is read (no audio file opened) and a
+label whose rows' hash differs from the one last sent — a row added, removed or edited — gets a
+run; a new label adds its partition; a label seen for the first time asks the catalog as above,
+with its table rows compared too. An audio file replaced in place under an unchanged table is
+found by its class's next run (the manifest re-reads files whose size or mtime moved).
+
+Run keys digest the class and its listing (or rows): a daemon restart, or a tick evaluated again from an
 older cursor, requests the same key, which Dagster does not launch twice. A changed listing is
 confirmed by content: ``raw_manifest`` hashes the files, and the resumable steps below it reuse
 what the hashes show unchanged.
@@ -39,8 +46,9 @@ from dagster import (
 )
 
 from sec_assets.core.audio.keys import partition_keys_for
+from sec_assets.core.datasets.table import DatasetTableError
 from sec_assets.core.hashing import stable_hex
-from sec_assets.core.landing.catalogued import Verdict, compare
+from sec_assets.core.landing.catalogued import Verdict, compare, compare_entries
 from sec_assets.core.landing.scan import ROOT, FolderState, TreeState, scan
 from sec_assets.partitions import audio_class_partitions
 from sec_assets.resources import SecResource
@@ -76,6 +84,8 @@ def class_listings(state: TreeState) -> dict[str, tuple[bool, str, int]]:
 def landing_folder_sensor(context: SensorEvaluationContext, sec: SecResource) -> SensorResult:
     cfg = sec.settings
     root = sec.audio_root_path
+    if cfg.dataset_table is not None:
+        return _table_tick(context, sec)
     if not root.is_dir():
         return SensorResult(
             skip_reason=f"landing folder {root} does not exist (setting audio_root, SEC_AUDIO_ROOT)",
@@ -144,6 +154,78 @@ def landing_folder_sensor(context: SensorEvaluationContext, sec: SecResource) ->
             *([audio_class_partitions.build_add_request(new_keys)] if new_keys else []),
             *deletions,
         ],
+        cursor=new_cursor,
+    )
+
+
+def _table_tick(context: SensorEvaluationContext, sec: SecResource) -> SensorResult:
+    """With a dataset table the table is watched, not the folders: once its (size, mtime) has
+    held for a tick after a change, it is read (no audio opened) and every label whose rows'
+    hash differs from the one last sent gets a run; a label seen for the first time asks the
+    catalog (:func:`compare_entries`) like a folder does."""
+    dataset = sec.settings.dataset()
+    assert dataset.table is not None
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    if "table" not in cursor:  # a folder cursor, or none: start over
+        cursor = {}
+    try:
+        st = dataset.table.stat()
+    except OSError as exc:
+        return SensorResult(
+            skip_reason=f"dataset table {dataset.table} cannot be read ({exc.strerror}): see dataset_table",
+            cursor=context.cursor,
+        )
+    stat = [st.st_size, st.st_mtime_ns]
+    if cursor.get("table") != stat:  # changed since the last tick: wait until it holds
+        cursor = {**cursor, "table": stat}
+        return SensorResult(
+            skip_reason=f"dataset table {dataset.table} is settling", cursor=json.dumps(cursor)
+        )
+    if cursor.get("read") == stat:
+        return SensorResult(skip_reason="dataset table unchanged", cursor=context.cursor)
+    try:
+        keys = {name: key for key, name in dataset.classes().items()}  # label → partition key
+    except (DatasetTableError, ValueError) as exc:
+        context.log.error(f"dataset table not used: {exc}")
+        return SensorResult(
+            skip_reason=f"dataset table not used: {exc}", cursor=json.dumps({**cursor, "read": stat})
+        )
+    known = set(context.instance.get_dynamic_partitions(audio_class_partitions.name or ""))
+    new_keys = sorted(k for k in keys.values() if k not in known)
+    sent: dict[str, str] = {k: v for k, v in cursor.get("sent", {}).items() if k in keys.values()}
+    requests: list[RunRequest] = []
+    first_sight: dict[Verdict, int] = {}
+    for name, key in sorted(keys.items()):
+        digest = dataset.rows_hash(name) or ""
+        if sent.get(key) == digest:
+            continue
+        if key not in sent:
+            verdict = compare_entries(sec.home_path, key, dataset.entries(name), CLASS_FEATURES)
+            first_sight[verdict] = first_sight.get(verdict, 0) + 1
+            if verdict is Verdict.UNCHANGED:
+                sent[key] = digest
+                continue
+        requests.append(RunRequest(run_key=f"{key}:{digest}", partition_key=key))
+        sent[key] = digest
+    removed = sorted(known - set(keys.values()))
+    if removed:
+        context.log.warning(
+            f"labels no longer in the dataset table, partitions kept (their data still trains until "
+            f"removed with `dagster`/the UI): {', '.join(removed)}"
+        )
+    unchanged = first_sight.pop(Verdict.UNCHANGED, 0)
+    why = ", ".join(f"{n} {verdict}" for verdict, n in sorted(first_sight.items()))
+    summary = (
+        f"dataset table: {len(requests)} class run(s){f' (first sight: {why})' if why else ''}, "
+        f"{unchanged} {Verdict.UNCHANGED}, {len(new_keys)} new, {len(removed)} removed"
+    )
+    new_cursor = json.dumps({"table": stat, "read": stat, "sent": sent}, sort_keys=True)
+    if not requests and not new_keys:
+        return SensorResult(skip_reason=f"no class ready: {summary}", cursor=new_cursor)
+    context.log.info(summary)
+    return SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[audio_class_partitions.build_add_request(new_keys)] if new_keys else [],
         cursor=new_cursor,
     )
 
