@@ -4,8 +4,8 @@ intervals against bands per octave, one line per feature set — "which resoluti
 import polars as pl
 from dagster import AssetDep, AssetExecutionContext, Definitions, MaterializeResult, MetadataValue, asset
 
-from sec_assets.core.evaluation.comparison import comparison_png, comparison_table, recommendation
-from sec_assets.core.evaluation.report import data_uri
+from sec_assets.core.evaluation.comparison import at_chance, comparison_png, comparison_table, recommendation
+from sec_assets.core.evaluation.report import AT_CHANCE, chance_cell, data_uri
 from sec_assets.core.store import catalog, storage
 from sec_assets.defs._shared import ALL, asset_boundary, finish, md_table, upstream
 from sec_assets.defs.evaluation import GROUP
@@ -16,12 +16,14 @@ TITLE = "Which octave resolution?"
 
 @asset(
     deps=[AssetDep("evaluation_report", partition_mapping=ALL)],
-    code_version="1",
+    code_version="2",
     group_name=GROUP,
     description="Every evaluated octave resolution side by side: test macro-F1 and macro mAP with "
     "95 % intervals (resampled by source file) against bands per octave, one line per feature set "
     "(its best head on validation), a table and a plot, and the recommended resolution (best "
-    "validation macro-F1, ties to fewer bands). Files under reports/octave_comparison/.",
+    "validation macro-F1, ties to fewer bands). A row whose model is not clearly above chance on "
+    "validation is marked in the table, hollow on the plot and listed in the metadata. Files under "
+    "reports/octave_comparison/.",
     kinds={"parquet", "duckdb"},
 )
 @asset_boundary
@@ -47,6 +49,14 @@ def octave_comparison(context: AssetExecutionContext, sec: SecResource) -> Mater
             f"[{_num(best['test_macro_f1_ci_low'])}, {_num(best['test_macro_f1_ci_high'])}])"
         )
     shown = table.with_columns(pl.col(pl.Float64).round(3))
+    learned_nothing = at_chance(table)
+    chance_note = ""
+    if learned_nothing:
+        chance_note = (
+            f"{AT_CHANCE} on validation (not clearly above a uniform guess or the 95th percentile "
+            f"with labels permuted across files; hollow on the plot): {', '.join(learned_nothing)}"
+        )
+        context.log.warning(chance_note)
     markdown = "\n".join(
         [
             f"# {TITLE}",
@@ -59,6 +69,7 @@ def octave_comparison(context: AssetExecutionContext, sec: SecResource) -> Mater
             "",
             "A feature set's row per octave is its candidate with the best validation macro-F1; "
             "intervals: bootstrap over source files.",
+            *(["", chance_note] if chance_note else []),
         ]
     )
     storage.atomic_write_bytes(out / "comparison.png", png)
@@ -77,6 +88,7 @@ def octave_comparison(context: AssetExecutionContext, sec: SecResource) -> Mater
             "recommended_octave": int(best["octave"]) if best else 0,
             "recommended_feature_set": str(best["feature_set"]) if best else "none",
             "summary": summary,
+            "at_chance": ", ".join(learned_nothing) or "none",
             "table": md_table(shown),
             "plot": MetadataValue.md(markdown.replace("{image}", data_uri(png))),
             "path": MetadataValue.path(str(out / "comparison.md")),
@@ -86,13 +98,14 @@ def octave_comparison(context: AssetExecutionContext, sec: SecResource) -> Mater
 
 def _markdown_rows(table: pl.DataFrame) -> str:
     lines = [
-        "| bands/octave | feature set | candidate | valid macro-F1 | test macro-F1 [95 % CI] "
-        "| test mAP [95 % CI] |",
-        "|---|---|---|---|---|---|",
+        "| bands/octave | feature set | candidate | valid macro-F1 | valid vs chance "
+        "| test macro-F1 [95 % CI] | test mAP [95 % CI] |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in table.iter_rows(named=True):
         lines.append(
             f"| {r['octave']} | {r['feature_set']} | {r['candidate']} | {r['valid_macro_f1']:.3f} | "
+            f"{chance_cell(r['valid_above_chance'])} | "
             f"{r['test_macro_f1']:.3f} [{_num(r['test_macro_f1_ci_low'])}, "
             f"{_num(r['test_macro_f1_ci_high'])}] | {r['test_map']:.3f} [{_num(r['test_map_ci_low'])}, "
             f"{_num(r['test_map_ci_high'])}] |"

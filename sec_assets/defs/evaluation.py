@@ -49,6 +49,7 @@ from sec_assets.resources import SecResource
 
 GROUP = "evaluation"
 EVALUATION_READS = ("valid", "test")  # the held-out splits; no other asset reads test
+CHANCE_COLUMNS = ("valid_above_chance", "valid_chance_macro_f1", "valid_null_macro_f1_p95")
 
 
 @asset(
@@ -59,12 +60,13 @@ EVALUATION_READS = ("valid", "test")  # the held-out splits; no other asset read
         AssetDep("clap_embeddings", partition_mapping=ALL),
         AssetDep("octave_spectrograms", partition_mapping=BY_OCTAVE),
     ],
-    code_version="4",
+    code_version="5",
     group_name=GROUP,
     description="The selected model and every candidate on the held-out valid and test splits "
     "(clean segments; the only asset that reads test): accuracy, balanced accuracy, macro-F1 / "
     "F0.5, macro mAP with 95 % bootstrap intervals resampled by source file, per-class figures under "
-    "the classes' names, the confusion matrix (PNG), top confusions with example segments, and the "
+    "the classes' names, each candidate's validation macro-F1 against chance (a warning for one that is "
+    "not clearly above it), the confusion matrix (PNG), top confusions with example segments, and the "
     "CLAP zero-shot baseline on the same test set. Markdown + JSON + PNG under reports/, logged "
     "to MLflow; the selected model is registered as sec-classifier-oct<n> and gets the `champion` "
     "alias only if it passes the gate (thresholds, and not worse than the champion on the same "
@@ -97,6 +99,8 @@ def evaluation_report(context: AssetExecutionContext, sec: SecResource) -> Mater
                 "candidate": row["candidate"],
                 "selected": row["selected"],
                 "valid_macro_f1": row["valid_macro_f1"],
+                # absent from partitions trained before the chance check (None: not judged)
+                **{k: row.get(k) for k in CHANCE_COLUMNS},
                 "test_macro_f1": figures["macro_f1"],
                 "test_macro_f1_ci": ci["macro_f1"],
                 "test_map": figures["macro_map"],

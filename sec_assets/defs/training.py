@@ -19,6 +19,7 @@ from dagster import (
 
 from sec_assets.core.audio.splits import fingerprint
 from sec_assets.core.devices import use_threads
+from sec_assets.core.evaluation.chance import chance_check
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.models.candidates import Candidate
 from sec_assets.core.models.data import load_segment_data, split_rows
@@ -58,14 +59,16 @@ TRAINING_READS = ("train", "es", "valid")  # fit, early stopping, selection; nev
         AssetDep("clap_embeddings", partition_mapping=ALL),
         AssetDep("octave_spectrograms", partition_mapping=BY_OCTAVE),
     ],
-    code_version="3",
+    code_version="4",
     group_name=GROUP,
     op_tags=requests(cpus=2),  # trains on the CPU: no GPU to wait for
     retry_policy=STEP_RETRY,
     description="Every candidate of the `candidates` setting (feature set × head: CLAP, band "
     "statistics, both, or a CNN over the spectrogram; linear or MLP) trained on train, "
     "early-stopped on es, class-weighted, deterministic; the best validation macro-F1 is the "
-    "octave's model. Reads train, es and valid — never test.",
+    "octave's model. A candidate whose validation macro-F1 is not clearly above chance (a uniform "
+    "guess, and the 95th percentile with labels permuted across files) is flagged and warned "
+    "about. Reads train, es and valid — never test.",
     kinds={"torch", "mlflow", "parquet"},
 )
 @asset_boundary
@@ -139,6 +142,13 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
                 f"(best {model.best_epoch}, es loss {model.best_es_loss:.4f}) in {seconds:.1f} s"
             )
         chosen, table = select(probabilities, valid.labels)
+        chance = {
+            cid: chance_check(valid.labels, proba.argmax(axis=1), valid.source_sha256, cfg.seed)
+            for cid, proba in probabilities.items()
+        }
+        for cid, check in chance.items():
+            if line := check.warning(f"1/{n}: {cid}"):
+                context.log.warning(line)
         valid_figures = {
             t["candidate"]: {"macro_f1": t["valid_macro_f1"], "accuracy": t["valid_accuracy"]} for t in table
         }
@@ -163,6 +173,9 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
                 "best_es_loss": trained[t["candidate"]].best_es_loss,
                 "valid_macro_f1": t["valid_macro_f1"],
                 "valid_accuracy": t["valid_accuracy"],
+                "valid_chance_macro_f1": chance[t["candidate"]].chance,
+                "valid_null_macro_f1_p95": chance[t["candidate"]].null_p95,
+                "valid_above_chance": chance[t["candidate"]].above_chance,
                 "train_seconds": seconds,
                 "embedding_model_sha256": ",".join(emb_models),
                 "splits_fingerprint": splits_fp,
@@ -204,9 +217,16 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
             "model_sha256": best["model_sha256"],
             "candidates": md_table(
                 frame.select(
-                    "candidate", "selected", "valid_macro_f1", "valid_accuracy", "epochs", "train_seconds"
+                    "candidate",
+                    "selected",
+                    "valid_macro_f1",
+                    "valid_accuracy",
+                    "valid_above_chance",
+                    "epochs",
+                    "train_seconds",
                 ).with_columns(pl.col("valid_macro_f1", "valid_accuracy", "train_seconds").round(3))
             ),
+            "at_chance": ", ".join(c for c, v in chance.items() if v.above_chance is False) or "none",
             "classes": len(classes),
             "classes_left_out": ", ".join(left_out) or "none",
             "train_examples": len(train),

@@ -6,6 +6,10 @@ A feature set's line at an octave is its candidate with the best *validation* ma
 feature set may be trained with several heads), so nothing on the plot is chosen on test; the
 recommendation is the (octave, feature set) with the best validation macro-F1 too, ties to the
 coarser resolution (fewer bands: cheaper), and the test figures are reported beside it.
+
+Each row carries its candidate's verdict against chance on validation
+(:mod:`~sec_assets.core.evaluation.chance`, stored by the training): the table and the plot mark
+a feature set whose model learned nothing at that octave.
 """
 
 from __future__ import annotations
@@ -34,14 +38,24 @@ def comparison_table(evaluations: pl.DataFrame, models: pl.DataFrame) -> pl.Data
         pl.col("map_ci_low").alias("test_map_ci_low"),
         pl.col("map_ci_high").alias("test_map_ci_high"),
     )
+    if "valid_above_chance" not in models.columns:  # every partition trained before the chance check
+        models = models.with_columns(pl.lit(None, dtype=pl.Boolean).alias("valid_above_chance"))
     best = (
-        models.select("octave", "feature_set", "candidate", "selected", "valid_macro_f1", "config")
+        models.select(
+            "octave", "feature_set", "candidate", "selected", "valid_macro_f1", "valid_above_chance", "config"
+        )
         .sort(["octave", "feature_set", "valid_macro_f1", "config"], descending=[False, False, True, False])
         .unique(["octave", "feature_set"], keep="first", maintain_order=True)
         .drop("config")
     )
     joined = best.join(test, on=["octave", "candidate"], how="inner").sort("octave", "feature_set")
     return joined.select(list(COLUMNS)).cast(COLUMNS)  # type: ignore[arg-type]
+
+
+def at_chance(table: pl.DataFrame) -> list[str]:
+    """``1/<octave> <feature set>`` of each row not clearly above chance on validation."""
+    rows = table.filter(pl.col("valid_above_chance").not_())
+    return [f"1/{r['octave']} {r['feature_set']}" for r in rows.iter_rows(named=True)]
 
 
 def recommendation(table: pl.DataFrame) -> dict[str, Any] | None:
@@ -52,7 +66,9 @@ def recommendation(table: pl.DataFrame) -> dict[str, Any] | None:
 
 
 def comparison_png(table: pl.DataFrame, zero_shot_map: float | None = None) -> bytes:
-    """Two panels (macro-F1, mAP) against bands per octave on a log axis, error bars the 95 % CI."""
+    """Two panels (macro-F1, mAP) against bands per octave on a log axis, error bars the 95 % CI;
+    a point whose candidate is not clearly above chance on validation is drawn hollow (and the
+    title says so)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -72,7 +88,11 @@ def comparison_png(table: pl.DataFrame, zero_shot_map: float | None = None) -> b
                 high = np.nan_to_num(part[f"{col}_ci_high"].fill_null(np.nan).to_numpy(), nan=0.0)
                 err = np.vstack([np.clip(y - low, 0, None), np.clip(high - y, 0, None)])
                 x = part["octave"].to_numpy() * dodge
-                ax.errorbar(x, y, yerr=err, marker="o", markersize=4, capsize=3, label=name)
+                drawn = ax.errorbar(x, y, yerr=err, marker="o", markersize=4, capsize=3, label=name)
+                flagged = part["valid_above_chance"].not_().fill_null(False).to_numpy()
+                if flagged.any():  # hollow: not clearly above chance on validation
+                    colour = drawn.lines[0].get_color()
+                    ax.plot(x[flagged], y[flagged], "o", markersize=7, mfc="white", color=colour, zorder=3)
             if col == "test_map" and zero_shot_map is not None:
                 ax.axhline(zero_shot_map, color="grey", linestyle="--", label="CLAP zero-shot")
             ax.set_xscale("log")
@@ -83,7 +103,10 @@ def comparison_png(table: pl.DataFrame, zero_shot_map: float | None = None) -> b
             ax.set_ylim(0.0, 1.02)
             ax.grid(alpha=0.3)
         axes[1].legend(fontsize=8, loc="lower right")
-        fig.suptitle("Which resolution? 95 % intervals by source file", fontsize=10)
+        title = "Which resolution? 95 % intervals by source file"
+        if table["valid_above_chance"].not_().any():
+            title += "\nhollow: validation macro-F1 not clearly above chance (the model learned nothing)"
+        fig.suptitle(title, fontsize=10)
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", metadata={"Software": None})

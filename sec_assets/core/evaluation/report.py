@@ -43,6 +43,28 @@ def _per_class_cells(c: Mapping[str, Any], predicted: int | None) -> tuple[str, 
     return precision, recall, f1
 
 
+AT_CHANCE = "⚠ at chance"
+
+
+def chance_cell(above_chance: bool | None) -> str:
+    """A candidate's verdict of :mod:`~sec_assets.core.evaluation.chance` as a table cell."""
+    if above_chance is None:  # no validation segments, or trained before the check
+        return NA
+    return "above" if above_chance else AT_CHANCE
+
+
+def chance_warnings(candidates: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per candidate whose validation macro-F1 is not clearly above chance."""
+    return [
+        f"⚠ {c['candidate']}{' (the selected model)' if c.get('selected') else ''}: validation "
+        f"macro-F1 {c['valid_macro_f1']:.3f} is not clearly above chance (uniform guess "
+        f"{c['valid_chance_macro_f1']:.3f}; a model that learned nothing reaches "
+        f"{c['valid_null_macro_f1_p95']:.3f} in 5 % of label permutations across the validation files)"
+        for c in candidates
+        if c.get("valid_above_chance") is False
+    ]
+
+
 def render_split(
     split: str,
     res: dict[str, Any],
@@ -90,21 +112,24 @@ def render_markdown(
     candidates: Sequence[Mapping[str, Any]] = (),
     notes: Sequence[str] = (),
 ) -> str:
-    """Title, notes, the candidates table, then per split the headline figures with intervals,
+    """Title, notes, the candidates table (with each candidate's verdict against chance on validation
+    and a warning line for each one at chance), then per split the headline figures with intervals,
     the per-class table, the confusion matrix image and the top confusions."""
     lines = [f"# {title}", "", *[f"{n}  " for n in notes], ""]
     if candidates:
         lines += [
-            "| candidate | selected | valid macro-F1 | test macro-F1 [95 % CI] | test mAP [95 % CI] |",
-            "|---|---|---|---|---|",
+            "| candidate | selected | valid macro-F1 | valid vs chance | test macro-F1 [95 % CI] "
+            "| test mAP [95 % CI] |",
+            "|---|---|---|---|---|---|",
         ]
         for c in candidates:
             lines.append(
                 f"| {c['candidate']} | {'✔' if c['selected'] else ''} | {c['valid_macro_f1']:.3f} | "
+                f"{chance_cell(c.get('valid_above_chance'))} | "
                 f"{_ci(c['test_macro_f1'], c.get('test_macro_f1_ci'))} | "
                 f"{_ci(c['test_map'], c.get('test_map_ci'))} |"
             )
-        lines.append("")
+        lines += ["", *[f"{w}  " for w in chance_warnings(candidates)], ""]
     for split, res in results.items():
         lines += render_split(split, res, (intervals or {}).get(split), (images or {}).get(split))
     return "\n".join(lines)

@@ -4,7 +4,7 @@ identity (stored with every model trained on it) and a line in :data:`FEATURE_SE
 A feature set turns :class:`~sec_assets.core.models.data.SegmentData` into fixed inputs
 (:meth:`inputs`, numpy) and may add a learned *trunk* between them and the head (:meth:`trunk`,
 torch): ``octave_cnn`` learns from the frames × bands spectrogram what per-band statistics cannot
-see (onsets, sweeps, rhythm). Inputs are standardised per feature (per band for the spectrogram)
+see (onsets, sweeps, the order of sounds). Inputs are standardised per feature (per band for the spectrogram)
 with the train split's mean and spread, stored with the model.
 
 To add one: subclass :class:`FeatureSetConfig` with a ``name`` literal, implement ``inputs`` (and
@@ -84,11 +84,14 @@ class ClapOctaveStats(FeatureSetConfig):
 
 
 class OctaveCnn(FeatureSetConfig):
-    """A small 2-D CNN over the frames × bands spectrogram (levels standardised per band): two
-    3×3 convolution blocks, then the mean over time and frequency, learned with the head."""
+    """A small CNN over the frames × bands spectrogram (levels standardised per band): the bands
+    are the channels of two 1-D convolutions over time, then the mean and the maximum over time,
+    learned with the head (``OctaveCnnNet`` in ``core/models/cnn.py``). It sees the order
+    of sounds in time, which band statistics cannot (an up-sweep and a down-sweep over the same
+    bands have the same per-band statistics)."""
 
     name: Literal["octave_cnn"] = "octave_cnn"
-    channels: tuple[int, int] = (16, 32)
+    width: int = Field(64, gt=0, description="channels of each convolution")
     standardise: ClassVar[str] = "band"
     reads: ClassVar[tuple[str, ...]] = ("levels",)
 
@@ -96,21 +99,9 @@ class OctaveCnn(FeatureSetConfig):
         return data.levels.astype(np.float32)  # (n, frames, bands)
 
     def trunk(self, input_shape: tuple[int, ...]) -> tuple[torch.nn.Module, int]:
-        import torch
+        from sec_assets.core.models.cnn import OctaveCnnNet  # imports torch
 
-        c1, c2 = self.channels
-        pool = (2, 2) if min(input_shape) >= 4 else (1, 1)
-        module = torch.nn.Sequential(
-            torch.nn.Unflatten(1, (1, input_shape[0])),  # (n, frames, bands) → (n, 1, frames, bands)
-            torch.nn.Conv2d(1, c1, 3, padding=1),
-            torch.nn.ReLU(),
-            torch.nn.MaxPool2d(pool),
-            torch.nn.Conv2d(c1, c2, 3, padding=1),
-            torch.nn.ReLU(),
-            torch.nn.AdaptiveAvgPool2d(1),
-            torch.nn.Flatten(),
-        )
-        return module, c2
+        return OctaveCnnNet(bands=input_shape[1], width=self.width), 2 * self.width
 
 
 FeatureSetAny = Clap | OctaveStats | ClapOctaveStats | OctaveCnn

@@ -117,6 +117,9 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "best_es_loss": pl.Float64,
         "valid_macro_f1": pl.Float64,
         "valid_accuracy": pl.Float64,
+        "valid_chance_macro_f1": pl.Float64,  # a uniform guesser's expected macro-F1
+        "valid_null_macro_f1_p95": pl.Float64,  # 95th pct with labels permuted across files
+        "valid_above_chance": pl.Boolean,  # clearly above both (null: no validation segments)
         "train_seconds": pl.Float64,
         "embedding_model_sha256": pl.String,
         "splits_fingerprint": pl.String,
@@ -151,6 +154,7 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "candidate": pl.String,
         "selected": pl.Boolean,
         "valid_macro_f1": pl.Float64,
+        "valid_above_chance": pl.Boolean,
         "test_n": pl.Int64,
         "test_macro_f1": pl.Float64,
         "test_macro_f1_ci_low": pl.Float64,

@@ -5,7 +5,7 @@ import io
 import polars as pl
 from PIL import Image
 
-from sec_assets.core.evaluation.comparison import comparison_png, comparison_table, recommendation
+from sec_assets.core.evaluation.comparison import at_chance, comparison_png, comparison_table, recommendation
 
 
 def _frames():
@@ -64,3 +64,16 @@ def test_the_plot_is_a_png_of_fixed_size_with_missing_intervals():
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and image.size == (900, 380)
     assert png == comparison_png(comparison_table(*_frames()), zero_shot_map=0.3)  # deterministic bytes
+
+
+def test_a_feature_set_at_chance_is_marked_in_the_table_and_drawn_hollow():
+    evaluations, models = _frames()
+    flags = [True, True, True, True, True, False]  # 1/3 octave_stats learned nothing
+    flagged = models.with_columns(pl.Series("valid_above_chance", flags))
+    table = comparison_table(evaluations, flagged)
+    assert table["valid_above_chance"].to_list() == [True, True, True, False]
+    assert at_chance(table) == ["1/3 octave_stats"]
+    before = comparison_table(evaluations, models)  # partitions trained before the chance check
+    assert before["valid_above_chance"].to_list() == [None] * 4 and at_chance(before) == []
+    hollow, plain = comparison_png(table), comparison_png(before)
+    assert hollow != plain and Image.open(io.BytesIO(hollow)).size == Image.open(io.BytesIO(plain)).size

@@ -91,3 +91,30 @@ def test_a_class_without_examples_shows_a_dash_not_zero():
     assert rows["siren"] == "| siren | – | – | – | – | 0 |"
     assert rows["hail"].startswith("| hail | 1.000 | 0.500 | 0.667 |")
     assert "| 0.000 | 0.000 | 0.000 |" not in md
+
+
+def test_the_candidates_table_warns_about_a_candidate_at_chance():
+    y, proba, _ = _predictions()
+    res = evaluate(y, proba, ["a", "b", "c"])
+    common = {"test_macro_f1": 0.5, "test_map": 0.5, "valid_chance_macro_f1": 0.333}
+    candidates = [
+        {**common, "candidate": "stats", "selected": True, "valid_macro_f1": 0.8, "valid_above_chance": True},
+        {
+            **common,
+            "candidate": "cnn",
+            "selected": False,
+            "valid_macro_f1": 0.31,
+            "valid_above_chance": False,
+            "valid_null_macro_f1_p95": 0.42,
+        },
+        {**common, "candidate": "old", "selected": False, "valid_macro_f1": 0.5},  # before the check
+    ]
+    md = render_markdown("T", {"test": res}, candidates=candidates)
+    assert "| stats | ✔ | 0.800 | above | 0.500 | 0.500 |" in md
+    assert "| cnn |  | 0.310 | ⚠ at chance | 0.500 | 0.500 |" in md
+    assert "| old |  | 0.500 | – | 0.500 | 0.500 |" in md
+    assert (
+        "⚠ cnn: validation macro-F1 0.310 is not clearly above chance (uniform guess 0.333; a model "
+        "that learned nothing reaches 0.420 in 5 % of label permutations across the validation files)"
+    ) in md
+    assert md.count("⚠ ") == 2  # the cell and the line, for cnn alone
