@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import os
 import posixpath
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +74,8 @@ class DatasetTableError(ValueError):
 class DatasetColumns(BaseModel):
     """Which column of the table plays which role (the ``dataset_columns`` setting).
 
-    ``path`` (relative to ``audio_root``) and ``label`` are required; ``group`` (source recording,
+    ``path`` (relative to ``audio_root``; a column, or a template of columns such as
+    ``fold{fold}/{slice_file_name}``) and ``label`` are required; ``group`` (source recording,
     speaker, site), ``fold`` (official fold) and ``start_s``/``end_s`` (a clip inside a longer
     file, in seconds; both or neither) are optional. Every other column is kept as metadata.
     """
@@ -141,7 +143,12 @@ def read_dataset_table(
     raw = _read_frame(table_path)
     where = _Where(table_path)
     mapped = columns.mapped()
-    absent = [f"{column!r} ({role})" for role, column in mapped.items() if column not in raw.columns]
+    needed = [
+        (role, c)
+        for role, column in mapped.items()
+        for c in (path_fields(column) if role == "path" else [column])
+    ]
+    absent = [f"{column!r} ({role})" for role, column in needed if column not in raw.columns]
     if absent:
         raise DatasetTableError(
             f"{table_path}: no column {', '.join(absent)} — the table has the columns "
@@ -154,7 +161,7 @@ def read_dataset_table(
 
     labels = _text(raw[columns.label])
     where.require(labels.is_null() | (labels.str.strip_chars() == ""), numbers, columns.label, "empty label")
-    paths = _relative_paths(_text(raw[columns.path]), numbers, audio_root, columns.path, where)
+    paths = _relative_paths(_path_text(raw, columns.path), numbers, audio_root, columns.path, where)
     groups = (
         _text(raw[columns.group]).str.strip_chars()
         if columns.group
@@ -189,6 +196,30 @@ def read_dataset_table(
     if not failures.is_empty():
         rows = rows.filter(~pl.col("row").is_in(failures["row"].implode()))
     return DatasetTable(table_path, rows, failures, warnings)
+
+
+def path_fields(path: str) -> list[str]:
+    """The columns a ``path`` mapping reads: the column itself, or the ``{column}`` fields of a
+    template such as ``fold{fold}/{slice_file_name}`` (UrbanSound8K keeps each fold in a folder
+    its table does not name)."""
+    fields = [name for _, name, _, _ in string.Formatter().parse(path) if name is not None]
+    return fields or [path]
+
+
+def _path_text(raw: pl.DataFrame, path: str) -> pl.Series:
+    parts = list(string.Formatter().parse(path))
+    if not any(name is not None for _, name, _, _ in parts):
+        return _text(raw[path])
+    plain = all(not (set(literal) & set("{}")) for literal, _, _, _ in parts)
+    if not plain or any(
+        name == "" or spec or conversion for _, name, spec, conversion in parts if name is not None
+    ):
+        raise DatasetTableError(
+            f"{SETTING}.path {path!r}: a template names whole columns only, e.g. 'fold{{fold}}/{{file}}'"
+        )
+    template = "".join(literal + ("{}" if name is not None else "") for literal, name, _, _ in parts)
+    columns = [pl.col(name).cast(pl.String) for _, name, _, _ in parts if name is not None]
+    return raw.select(pl.format(template, *columns).alias("path"))["path"]
 
 
 def rows_hash_by_label(rows: pl.DataFrame) -> dict[str, str]:

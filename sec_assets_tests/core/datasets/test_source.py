@@ -139,3 +139,35 @@ def test_dataset_settings_are_checked_where_they_enter(tmp_path: Path):
         load_settings(env={}, dataset_columns={"path": "f", "label": "l", "start_s": "s"})
     settings = load_settings(env={"SEC_DATASET_TABLE": str(tmp_path / "t.csv")})
     assert settings.dataset().table == tmp_path / "t.csv"
+
+
+def test_an_urbansound8k_shaped_table_finds_its_slices_through_a_path_template(tmp_path: Path):
+    """UrbanSound8K keeps fold k's slices in ``audio/fold{k}/`` while its table names the file
+    alone; ``start``/``end`` locate the slice in the Freesound recording, not in the file, so they
+    stay metadata."""
+    rows = []
+    for fold in (1, 2):
+        for fs_id, label in ((100032, "dog_bark"), (100263, "children_playing")):
+            name = f"{fs_id}-1-{fold}-0.wav"
+            (tmp_path / f"fold{fold}").mkdir(exist_ok=True)
+            sf.write(tmp_path / f"fold{fold}" / name, np.zeros(800, np.float32), RATE)
+            rows.append(f"{name},{fs_id},0.0,0.5,1,{fold},3,{label}")
+    table = tmp_path / "UrbanSound8K.csv"
+    table.write_text("slice_file_name,fsID,start,end,salience,fold,classID,class\n" + "\n".join(rows) + "\n")
+    columns = DatasetColumns(path="fold{fold}/{slice_file_name}", label="class", group="fsID", fold="fold")
+    spec = DatasetSpec(audio_root=tmp_path, table=table, columns=columns)
+    assert spec.classes() == {"children_playing": "children_playing", "dog_bark": "dog_bark"}
+    entries = spec.entries("dog_bark")
+    assert [(e.relative_path, e.group, e.fold) for e in entries] == [
+        ("fold1/100032-1-1-0.wav", "100032", 1),
+        ("fold2/100032-1-2-0.wav", "100032", 2),
+    ]
+    assert all(e.path.is_file() and e.clip_start_s is None for e in entries)
+    bad = DatasetSpec(
+        audio_root=tmp_path, table=table, columns=DatasetColumns(path="fold{fold:02d}/{x}", label="class")
+    )
+    with pytest.raises(DatasetTableError, match=r"no column 'x' \(path\)"):
+        bad.classes()
+    spec_bad = DatasetColumns(path="fold{fold!r}/{slice_file_name}", label="class")
+    with pytest.raises(DatasetTableError, match="a template names whole columns only"):
+        DatasetSpec(audio_root=tmp_path, table=table, columns=spec_bad).classes()
