@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import math
 import os
-import posixpath
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +45,20 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from sec_assets.core.audio.audio_io import audio_format
 from sec_assets.core.audio.diagnose import undecodable_reason
+from sec_assets.core.datasets.cells import (
+    SETTING,
+    DatasetTableError,
+    Where,
+    as_text,
+    bounds,
+    integers,
+    meta_json,
+    path_fields,
+    path_text,
+    relative_paths,
+)
 from sec_assets.core.hashing import stable_hex
 
-SETTING = "dataset_columns"
 TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
 ROLES = ("path", "label", "group", "fold", "start_s", "end_s")
 MAX_LISTED = 10  # rows named in one message; the rest are counted
@@ -65,10 +74,6 @@ ROWS_SCHEMA = {
     "meta": pl.String,
 }
 FAILURES_SCHEMA = {"row": pl.Int64, "path": pl.String, "reason": pl.String}
-
-
-class DatasetTableError(ValueError):
-    """A table that cannot be used; the message names the table file, the row and the column."""
 
 
 class DatasetColumns(BaseModel):
@@ -141,7 +146,7 @@ def read_dataset_table(
     table_path = Path(table_path)
     audio_root = Path(audio_root)
     raw = _read_frame(table_path)
-    where = _Where(table_path)
+    where = Where(table_path)
     mapped = columns.mapped()
     needed = [
         (role, c)
@@ -159,21 +164,21 @@ def read_dataset_table(
     n = raw.height
     numbers = pl.Series("row", range(1, n + 1), dtype=pl.Int64)
 
-    labels = _text(raw[columns.label])
+    labels = as_text(raw[columns.label])
     where.require(labels.is_null() | (labels.str.strip_chars() == ""), numbers, columns.label, "empty label")
-    paths = _relative_paths(_path_text(raw, columns.path), numbers, audio_root, columns.path, where)
+    paths = relative_paths(path_text(raw, columns.path), numbers, audio_root, columns.path, where)
     groups = (
-        _text(raw[columns.group]).str.strip_chars()
+        as_text(raw[columns.group]).str.strip_chars()
         if columns.group
         else pl.repeat(None, n, dtype=pl.String, eager=True)
     )
     groups = groups.replace("", None)
     folds = (
-        _integers(raw[columns.fold], numbers, columns.fold, where)
+        integers(raw[columns.fold], numbers, columns.fold, where)
         if columns.fold
         else pl.repeat(None, n, dtype=pl.Int64, eager=True)
     )
-    starts, ends = _bounds(raw, columns, numbers, where)
+    starts, ends = bounds(raw, columns.start_s, columns.end_s, numbers, where)
 
     rows = pl.DataFrame(
         {
@@ -184,7 +189,7 @@ def read_dataset_table(
             "fold": folds.alias("fold"),
             "start_s": starts.alias("start_s"),
             "end_s": ends.alias("end_s"),
-            "meta": _meta(raw, set(mapped.values())),
+            "meta": meta_json(raw, set(mapped.values())),
         },
         schema=ROWS_SCHEMA,
     )
@@ -196,30 +201,6 @@ def read_dataset_table(
     if not failures.is_empty():
         rows = rows.filter(~pl.col("row").is_in(failures["row"].implode()))
     return DatasetTable(table_path, rows, failures, warnings)
-
-
-def path_fields(path: str) -> list[str]:
-    """The columns a ``path`` mapping reads: the column itself, or the ``{column}`` fields of a
-    template such as ``fold{fold}/{slice_file_name}`` (UrbanSound8K keeps each fold in a folder
-    its table does not name)."""
-    fields = [name for _, name, _, _ in string.Formatter().parse(path) if name is not None]
-    return fields or [path]
-
-
-def _path_text(raw: pl.DataFrame, path: str) -> pl.Series:
-    parts = list(string.Formatter().parse(path))
-    if not any(name is not None for _, name, _, _ in parts):
-        return _text(raw[path])
-    plain = all(not (set(literal) & set("{}")) for literal, _, _, _ in parts)
-    if not plain or any(
-        name == "" or spec or conversion for _, name, spec, conversion in parts if name is not None
-    ):
-        raise DatasetTableError(
-            f"{SETTING}.path {path!r}: a template names whole columns only, e.g. 'fold{{fold}}/{{file}}'"
-        )
-    template = "".join(literal + ("{}" if name is not None else "") for literal, name, _, _ in parts)
-    columns = [pl.col(name).cast(pl.String) for _, name, _, _ in parts if name is not None]
-    return raw.select(pl.format(template, *columns).alias("path"))["path"]
 
 
 def rows_hash_by_label(rows: pl.DataFrame) -> dict[str, str]:
@@ -266,131 +247,12 @@ def _read_frame(table_path: Path) -> pl.DataFrame:
     return frame
 
 
-@dataclass(frozen=True)
-class _Where:
-    table_path: Path
-
-    def fail(self, rows: Sequence[int], column: str, problem: str) -> DatasetTableError:
-        more = f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""
-        return DatasetTableError(f"{self.table_path}: row {rows[0]}, column {column!r}: {problem}{more}")
-
-    def require(self, bad: pl.Series, numbers: pl.Series, column: str, problem: str) -> None:
-        """Raise naming the first row where ``bad`` holds."""
-        hit = numbers.filter(bad.fill_null(False))
-        if hit.len():
-            raise self.fail(hit.to_list(), column, problem)
-
-
-def _text(series: pl.Series) -> pl.Series:
-    return series if series.dtype == pl.String else series.cast(pl.String)
-
-
-def _numbers(series: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """(the values as Float64 with null for empty cells, the mask of cells that are not finite
-    numbers). Parquet's NaN is an empty cell (pandas writes missing values so)."""
-    if series.dtype.is_numeric():
-        values = series.cast(pl.Float64).fill_nan(None)
-        bad = values.is_infinite()
-        return values, bad
-    text = _text(series).str.strip_chars().replace("", None)
-    values = text.cast(pl.Float64, strict=False)
-    bad = (text.is_not_null() & values.is_null()) | values.is_nan() | values.is_infinite()
-    return values, bad
-
-
-def _integers(series: pl.Series, numbers: pl.Series, column: str, where: _Where) -> pl.Series:
-    values, bad = _numbers(series)
-    whole = values.is_null() | (values == values.floor())
-    text = _text(series)
-    bad_rows = numbers.filter((bad | ~whole).fill_null(False)).to_list()
-    if bad_rows:
-        value = text.filter(numbers == bad_rows[0])[0]
-        raise where.fail(bad_rows, column, f"fold {value!r} is not an integer")
-    return values.cast(pl.Int64)
-
-
-def _bounds(
-    raw: pl.DataFrame, columns: DatasetColumns, numbers: pl.Series, where: _Where
-) -> tuple[pl.Series, pl.Series]:
-    n = raw.height
-    if columns.start_s is None or columns.end_s is None:
-        empty = pl.repeat(None, n, dtype=pl.Float64, eager=True)
-        return empty, empty
-    parsed = []
-    for column in (columns.start_s, columns.end_s):
-        values, bad = _numbers(raw[column])
-        bad_rows = numbers.filter(bad.fill_null(False)).to_list()
-        if bad_rows:
-            value = _text(raw[column]).filter(numbers == bad_rows[0])[0]
-            raise where.fail(bad_rows, column, f"{value!r} is not a number of seconds")
-        where.require(values < 0, numbers, column, "a clip bound cannot be negative")
-        parsed.append(values)
-    start, end = parsed
-    where.require(
-        start.is_not_null() & end.is_null(),
-        numbers,
-        columns.end_s,
-        f"no end for the start in {columns.start_s!r}",
-    )
-    where.require(
-        start.is_null() & end.is_not_null(),
-        numbers,
-        columns.start_s,
-        f"no start for the end in {columns.end_s!r}",
-    )
-    where.require(
-        end <= start, numbers, columns.end_s, f"the clip ends at or before its start ({columns.start_s!r})"
-    )
-    return start, end
-
-
-def _relative_paths(
-    paths: pl.Series, numbers: pl.Series, audio_root: Path, column: str, where: _Where
-) -> pl.Series:
-    """Each path as a normalised posix path relative to ``audio_root``; raise on one outside it."""
-    where.require(paths.is_null() | (paths.str.strip_chars() == ""), numbers, column, "empty path")
-    root = Path(os.path.abspath(audio_root))
-    real_root = audio_root.resolve()
-    out = []
-    for number, raw in zip(numbers, paths, strict=True):
-        candidate = Path(raw)
-        if candidate.is_absolute():
-            absolute = Path(os.path.normpath(candidate))
-            base = root if absolute.is_relative_to(root) else real_root
-            if not absolute.is_relative_to(base):
-                raise where.fail([number], column, f"{raw!r} is outside audio_root {audio_root}")
-            rel = absolute.relative_to(base).as_posix()
-        else:
-            rel = posixpath.normpath(candidate.as_posix())
-        if rel in (".", "") or rel == ".." or rel.startswith("../"):
-            raise where.fail(
-                [number], column, f"{raw!r} is outside audio_root {audio_root} (it climbs out with '..')"
-            )
-        if not (root / rel).resolve().is_relative_to(real_root):
-            raise where.fail(
-                [number], column, f"{raw!r} is a symbolic link that resolves outside audio_root {audio_root}"
-            )
-        out.append(rel)
-    return pl.Series("path", out, dtype=pl.String)
-
-
-def _meta(raw: pl.DataFrame, mapped: set[str]) -> pl.Series:
-    """Every unmapped column, per row, as a JSON object with sorted keys."""
-    rest = sorted(c for c in raw.columns if c not in mapped)
-    if not rest:
-        return pl.repeat("{}", raw.height, dtype=pl.String, eager=True).alias("meta")
-    return raw.select(pl.struct(rest).struct.json_encode().alias("meta"))["meta"]
-
-
-# --- checks across rows --------------------------------------------------------------------------
-
-
 def _listed(values: Sequence[int]) -> str:
     head = ", ".join(str(v) for v in values[:MAX_LISTED])
     return head + (f" … ({len(values)} rows)" if len(values) > MAX_LISTED else "")
 
 
-def _no_duplicates(rows: pl.DataFrame, columns: DatasetColumns, where: _Where) -> None:
+def _no_duplicates(rows: pl.DataFrame, columns: DatasetColumns, where: Where) -> None:
     dupes = (
         rows.group_by("path", "start_s", "end_s")
         .agg(pl.col("row").sort())
