@@ -14,12 +14,12 @@ a feature set whose model learned nothing at that octave.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from sec_assets.core.evaluation.figures import png_bytes
 from sec_assets.core.store import schemas
 
 COLUMNS = schemas.TABLE_SCHEMAS["octave_comparison"]
@@ -107,9 +107,6 @@ def comparison_png(table: pl.DataFrame, zero_shot_map: float | None = None) -> b
         if table["valid_above_chance"].not_().any():
             title += "\nhollow: validation macro-F1 not clearly above chance (the model learned nothing)"
         fig.suptitle(title, fontsize=10)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})
-        return buf.getvalue()
+        return png_bytes(fig)
     finally:
         plt.close(fig)

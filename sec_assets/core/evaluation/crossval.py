@@ -21,13 +21,14 @@ validation" — choosing the row with the best *mean test* figure instead would 
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+
+from sec_assets.core.evaluation.figures import png_bytes
 
 SELECTED = "selected per fold"
 STATISTICS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_map")
@@ -176,9 +177,8 @@ def paper_table(
         )
     else:
         lines[-1] += " One fold: no spread, no interval."
-    buf = io.StringIO()
-    pl.DataFrame(csv_rows, schema=header, orient="row").write_csv(buf)
-    return PaperTable(markdown="\n".join(lines) + "\n", csv=buf.getvalue())
+    csv = pl.DataFrame(csv_rows, schema=header, orient="row").write_csv()
+    return PaperTable(markdown="\n".join(lines) + "\n", csv=csv)
 
 
 def crossval_png(summary: pl.DataFrame, statistic: str = "accuracy") -> bytes:
@@ -227,9 +227,6 @@ def crossval_png(summary: pl.DataFrame, statistic: str = "accuracy") -> bytes:
             f"Cross-validation, k = {', '.join(map(str, ks))} folds: mean and 95 % interval (t)",
             fontsize=10,
         )
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})
-        return buf.getvalue()
+        return png_bytes(fig)
     finally:
         plt.close(fig)

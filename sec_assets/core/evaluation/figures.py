@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 ANNOTATE_MAX = 30  # classes up to which cells show counts and axes show names
 DPI = 100
+
+
+def png_bytes(fig: Any) -> bytes:
+    """A laid-out figure as PNG bytes without a timestamp or software tag: the same figure gives
+    the same bytes (every figure of the reports goes through here)."""
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
 
 
 def confusion_png(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str) -> bytes:
@@ -46,9 +56,6 @@ def confusion_png(matrix: Sequence[Sequence[int]], class_names: Sequence[str], t
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(title, fontsize=10)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})
-        return buf.getvalue()
+        return png_bytes(fig)
     finally:
         plt.close(fig)
