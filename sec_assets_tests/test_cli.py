@@ -68,3 +68,37 @@ def test_scan_then_dagster_asset_materialize(tmp_path: Path, demo_dataset):
     missing = _materialize_raw_manifest("no-such-class", env)
     assert missing.returncode != 0
     assert not (tmp_path / "home" / "data" / "raw_manifest" / "audio_class=no-such-class").exists()
+
+
+def test_scan_checks_a_dataset_table_then_registers_its_labels(tmp_path: Path):
+    import polars as pl
+
+    from sec_assets.testing.dataset_tables import ESC50_COLUMNS, write_esc50_like
+
+    table, audio = write_esc50_like(tmp_path / "esc50", classes=4)
+    (audio / "5-100110-A-1.wav").unlink()  # one row's file is gone
+    config = tmp_path / "sec.yaml"
+    config.write_text(
+        f"home: {tmp_path / 'home'}\naudio_root: {audio}\n"
+        f"dataset_columns: {ESC50_COLUMNS.model_dump_json(exclude_none=True)}\n"
+    )
+    env = {
+        **os.environ,
+        "SEC_CONFIG": str(config),
+        "SEC_DATASET_TABLE": str(table),
+        "DAGSTER_HOME": str(tmp_path / "dh"),
+    }
+    scan = _run([str(BIN / "sec-assets"), "scan"], env)
+    assert scan.returncode == 0, scan.stderr
+    out = scan.stdout
+    summary = f"{table}: 84 rows, 83 with a readable file, 1 failed; 4 labels, 50 source groups"
+    assert f"{summary}, folds 1, 2, 3, 4, 5" in out
+    assert "(5-100110-A-1.wav): " in out
+    assert "note: source group '900001' is in folds [1, 2] under dog, rooster" in out
+    assert f"4 classes in the table {table}, 4 newly registered" in out
+
+    rows = pl.read_csv(table, infer_schema=False)
+    pl.concat([rows, rows.head(1)]).write_csv(table)  # the first row listed twice
+    again = _run([str(BIN / "sec-assets"), "scan"], env)
+    assert again.returncode == 2
+    assert "column 'filename': the path '1-100000-A-0.wav' is listed twice" in again.stderr

@@ -34,7 +34,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     for key, name in sorted(classes.items()):
         flag = "new" if key in new else "   "
         print(f"{flag} {key}" + (f"  ← {name!r}" if key != name else ""))
-    where = f"the table {settings.dataset_table}" if settings.dataset_table else f"under {settings.landing}"
+    where = (
+        f"in the table {settings.dataset_table}" if settings.dataset_table else f"under {settings.landing}"
+    )
     print(f"{len(classes)} classes {where}, {len(new)} newly registered in {os.environ['DAGSTER_HOME']}")
     return 0
 
