@@ -4,26 +4,30 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sec_assets.core.settings import Settings
 from sec_assets.instance import register_classes
 
+Runner = Callable[..., float]  # (selection, partition key, instance[, range]) → seconds
+CLASS_STEPS = ["raw_manifest", "splits", "augmented_segments", "clap_embeddings"]
 
-def run_everything(settings: Settings, log: bool = True, log_level: str = "WARNING") -> dict[str, object]:
-    """Materialize every asset for every partition in-process (the embedded default). ``log``: one
-    line per class, per octave's training and for the cross-octave assets, with their seconds;
-    ``log_level``: the level of Dagster's console logger (the event log keeps everything)."""
-    from dagster import DagsterInstance, materialize
+
+def _runner(settings: Settings, log_level: str) -> Runner:
+    """Materialize a selection for one partition in-process (raising on error); its seconds."""
+    from dagster import materialize
 
     from sec_assets.defs import ALL_ASSETS
-    from sec_assets.partitions import class_octave_key
+    from sec_assets.partitions import RANGE_END, RANGE_START
     from sec_assets.resources import SecResource
 
-    classes, _ = register_classes(settings)
     resources = {"sec": SecResource.from_settings(settings)}
-    loggers = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
-    def run(selection: list[str], partition_key: str | None, instance: DagsterInstance) -> float:
+    def run(
+        selection: list[str], partition_key: str | None, instance: Any, span: tuple[str, str] | None = None
+    ) -> float:
         started = time.perf_counter()
         materialize(
             ALL_ASSETS,
@@ -32,27 +36,77 @@ def run_everything(settings: Settings, log: bool = True, log_level: str = "WARNI
             resources=resources,
             instance=instance,
             raise_on_error=True,
-            run_config=loggers,
+            run_config=config,
+            tags={RANGE_START: span[0], RANGE_END: span[1]} if span else None,  # one run, every key
         )
         return time.perf_counter() - started
 
-    def say(what: str, seconds: float) -> None:
-        if log:
-            print(f"  {what:<72} {seconds:6.1f} s", flush=True)
+    return run
 
-    octaves = "–".join(dict.fromkeys(f"1/{n}" for n in (settings.octaves[0], settings.octaves[-1])))
+
+def _class_features(run: Runner, instance: Any, key: str, octaves: Sequence[int]) -> tuple[str, float]:
+    from sec_assets.partitions import class_octave_key
+
+    seconds = run(CLASS_STEPS, key, instance)
+    for n in octaves:
+        seconds += run(["octave_spectrograms"], str(class_octave_key(key, n)), instance)
+    span = "–".join(dict.fromkeys(f"1/{n}" for n in (octaves[0], octaves[-1])))
+    return f"class {key}: files, segments, CLAP, {span}-octave spectrograms", seconds
+
+
+def _say(log: Callable[[str], None] | None, what: str, seconds: float) -> None:
+    if log is not None:
+        log(f"  {what:<72} {seconds:6.1f} s")
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def run_everything(settings: Settings, log: bool = True, log_level: str = "WARNING") -> dict[str, object]:
+    """Materialize every asset for every partition in-process (the embedded default). ``log``: one
+    line per class, per octave's training and for the cross-octave assets, with their seconds;
+    ``log_level``: the level of Dagster's console logger (the event log keeps everything)."""
+    from dagster import DagsterInstance
+
+    classes, _ = register_classes(settings)
+    run = _runner(settings, log_level)
+    say = _print if log else None
     with DagsterInstance.get() as instance:
         for key in sorted(classes):
-            seconds = run(["raw_manifest", "splits", "augmented_segments", "clap_embeddings"], key, instance)
-            for n in settings.octaves:
-                seconds += run(["octave_spectrograms"], str(class_octave_key(key, n)), instance)
-            say(f"class {key}: files, segments, CLAP, {octaves}-octave spectrograms", seconds)
+            _say(say, *_class_features(run, instance, key, settings.octaves))
         for n in settings.octaves:
             seconds = run(["trained_classifier", "evaluation_report"], str(n), instance)
-            say(f"1/{n} octave: {len(settings.candidates)} candidates trained and evaluated", seconds)
+            _say(say, f"1/{n} octave: {len(settings.candidates)} candidates trained and evaluated", seconds)
         seconds = run(["zero_shot_baseline"], None, instance) + run(["octave_comparison"], None, instance)
-        say("zero-shot baseline, octave comparison", seconds)
+        _say(say, "zero-shot baseline, octave comparison", seconds)
     return {"classes": classes}
+
+
+def class_features(
+    settings: Settings, octaves: Sequence[int], log: Callable[[str], None] | None = _print
+) -> float:
+    """Every class's features (manifest, splits, segments, CLAP, spectrograms at ``octaves``),
+    in-process, one run per step over the range of every registered class (as a backfill chunk
+    runs); partitions whose inputs and settings are unchanged are kept, not recomputed. Returns
+    the seconds taken."""
+    from dagster import DagsterInstance
+
+    from sec_assets.partitions import AUDIO_CLASS, class_octave_key
+
+    register_classes(settings)
+    run = _runner(settings, "WARNING")
+    with DagsterInstance.get() as instance:
+        keys = instance.get_dynamic_partitions(AUDIO_CLASS)  # a range runs them in this order
+        first, last = keys[0], keys[-1]
+        total = run(CLASS_STEPS, None, instance, (first, last))
+        _say(log, f"{len(keys)} classes: files, segments, CLAP", total)
+        for n in octaves:
+            span = (str(class_octave_key(first, n)), str(class_octave_key(last, n)))
+            seconds = run(["octave_spectrograms"], None, instance, span)
+            _say(log, f"{len(keys)} classes: 1/{n}-octave spectrograms", seconds)
+            total += seconds
+    return total
 
 
 def label_inbox(

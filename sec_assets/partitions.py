@@ -37,5 +37,11 @@ def class_backfill_policy(classes_per_run: int) -> BackfillPolicy:
 CLASS_BACKFILL = class_backfill_policy(_LOADED.classes_per_run)
 
 
+# a run's tags for a partition range (what a backfill chunk or `--partition-range` sets): one run,
+# every partition of the range, each written on its own by the assets' per-partition loop
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
 def class_octave_key(audio_class: str, octave: int | str) -> MultiPartitionKey:
     return MultiPartitionKey({AUDIO_CLASS: audio_class, OCTAVE: str(octave)})

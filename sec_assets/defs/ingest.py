@@ -205,7 +205,13 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
     home = sec.home_path
     params = cfg.segment_params()
     mode = cfg.segment_storage
-    lineage_params = {**vars(params), "storage": LINEAGE_STORAGE[mode], "augmented_splits": AUGMENTED_SPLITS}
+    both = cfg.segment_views == "both"  # every file gets both views (features shared by every fold)
+    lineage_params = {
+        **vars(params),
+        "storage": LINEAGE_STORAGE[mode],
+        "augmented_splits": AUGMENTED_SPLITS,
+        **({"segment_views": "both"} if both else {}),  # by_split partitions keep their lineage
+    }
     inputs = upstream(home, [("raw_manifest", key), ("splits", key)])
     kept = unchanged(
         context, sec, Written(key, "augmented_segments", {AUDIO_CLASS: key}, lineage_params, inputs)
@@ -215,18 +221,24 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
     manifest = storage.read_partition(home, "raw_manifest", {AUDIO_CLASS: key})
     sources, duplicates = source_files(manifest)
     split_of = file_splits(home, key, sources)
-    training = [s for s in sources if split_of[s.sha256] in AUGMENTED_SPLITS]
-    held_out = [s for s in sources if split_of[s.sha256] not in AUGMENTED_SPLITS]
+    training = [s for s in sources if both or split_of[s.sha256] in AUGMENTED_SPLITS]
+    held_out = [s for s in sources if not both and split_of[s.sha256] not in AUGMENTED_SPLITS]
     # extra rounds (target_segments_per_class) for training files only: valid and test are one
-    # clean pass, each recording once
+    # clean pass, each recording once; with both views every file has the training plan, and
+    # its clean round 0 beside it
     plan = {
         **plan_class(training, params, key),
         **plan_class(held_out, dataclasses.replace(params, target_segments=None), key),
     }
     planned = sum(len(w) for w in plan.values())
     context.log.info(
-        f"{key}: {planned} segments planned from {len(sources)} files ({len(training)} train/es "
-        f"augmented, {len(held_out)} valid/test clean; rounds: "
+        f"{key}: {planned} windows planned from {len(sources)} files ("
+        + (
+            "every file in both views, clean and augmented"
+            if both
+            else f"{len(training)} train/es augmented, {len(held_out)} valid/test clean"
+        )
+        + "; rounds: "
         f"{sorted({w.round for ws in plan.values() for w in ws})})"
     )
     class_name = manifest["audio_class"][0] if manifest.height else key
@@ -248,8 +260,8 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
         for i, src in enumerate(sources):
             made = 0
             try:
-                augment = split_of[src.sha256] in AUGMENTED_SPLITS
-                for seg in segment_source(src, plan[src.sha256], key, params, augment):
+                augment = both or split_of[src.sha256] in AUGMENTED_SPLITS
+                for seg in segment_source(src, plan[src.sha256], key, params, augment, both):
                     audio, digest = stored_audio(seg.audio, mode)
                     rows.append(
                         {
@@ -321,6 +333,7 @@ def _augmented_segments_one(context: AssetExecutionContext, sec: SecResource, ke
         metadata={
             "segments": counts["segments"],
             "segment_storage": mode,
+            "segment_views": cfg.segment_views,
             "warning": warning,
             "target_segments": target or "one pass",
             "rounds": counts["rounds"],

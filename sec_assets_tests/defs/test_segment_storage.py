@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 import soundfile as sf
 from dagster import DagsterEventType, DagsterInstance, materialize
@@ -150,3 +151,28 @@ def test_recipes_regenerate_the_stored_bytes_and_fail_clearly_when_a_source_chan
     )
     assert "rec_0.wav is gone" in message, message
     assert len(audio(pcm)) == 14  # PCM needs no source file
+
+
+def test_recipes_regenerate_both_views(tmp_path, model_store, dagster_home):
+    """With segment_views: both a window can be stored twice (clean cut and variant): recipes
+    rebuild each from its own key, byte for byte."""
+    _class(tmp_path / "landing" / "birds")
+    homes = {}
+    for mode in ("pcm", "recipe"):
+        settings = _settings(tmp_path, model_store, mode).model_copy(update={"segment_views": "both"})
+        register_classes(settings)
+        _materialize(settings, ["raw_manifest", "splits", "augmented_segments"], "birds")
+        homes[mode] = settings.home
+    rows = storage.read_partition(homes["recipe"], "augmented_segments", {"audio_class": "birds"})
+    variants = rows.filter(pl.col("segment_key").str.ends_with("~aug"))
+    assert variants.height and variants["augmented"].all()
+    assert rows.filter(pl.col("augmented")).height == variants.height
+    lineage = catalog.read_lineage(homes["recipe"], "augmented_segments", "birds")
+    assert json.loads(lineage["params"])["segment_views"] == "both"
+
+    def audio(home: Path) -> dict[str, bytes]:
+        batches = stored.iter_segment_batches(home, "birds", 5, ["segment_key", "audio"])
+        return {k: a for b in batches for k, a in zip(b["segment_key"], b["audio"], strict=True)}
+
+    made = audio(homes["recipe"])
+    assert len(made) == rows.height and made == audio(homes["pcm"])

@@ -39,6 +39,7 @@ so the store never holds NaN or ±inf.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,11 +50,11 @@ import numpy as np
 
 from sec_assets.core.audio.audio_io import Channel, probe, resampled_length, stream_mono
 from sec_assets.core.audio.samples import Repair, SamplePolicy
+from sec_assets.core.audio.views import SHA_PREFIX, parse_segment_key, segment_key, variant_key
 from sec_assets.core.hashing import stable_seed, stable_unit
 
 AUDIO_DTYPE = np.dtype("<f2")
 AUDIO_MAX = float(np.finfo(AUDIO_DTYPE).max)  # 65504: beyond it float16 is ±inf
-SHA_PREFIX = 20  # hex digits of the source sha256 in a segment key
 # How augmented_segments stores a segment's audio: its samples, or the recipe that regenerates
 # them from the source file (:mod:`sec_assets.core.audio.stored`).
 SegmentStorage = Literal["pcm", "recipe"]
@@ -123,17 +124,6 @@ class Segment:
     audio: np.ndarray  # float32, exactly segment_frames long
     repair: str | None = None  # the source file's sample repair, if any
     augmented: bool = True
-
-
-def segment_key(partition_key: str, source_sha256: str, round_: int, index: int) -> str:
-    """Key of a segment: (class, source file hash, round, index) — stable across runs."""
-    return f"{partition_key}:{source_sha256[:SHA_PREFIX]}:{round_}:{index:05d}"
-
-
-def parse_segment_key(key: str) -> tuple[str, str, int, int]:
-    """(partition key, sha256 prefix, round, index) of a key made by :func:`segment_key`."""
-    partition_key, sha, round_, index = key.rsplit(":", 3)
-    return partition_key, sha, int(round_), int(index)
 
 
 def repeat_pad(audio: np.ndarray, frames: int) -> np.ndarray:
@@ -323,9 +313,12 @@ def segment_source(
     partition_key: str,
     params: SegmentParams,
     augment: bool = True,
+    both: bool = False,
 ) -> Iterator[Segment]:
     """The segments of one file for its planned windows, streamed; augmented unless ``augment``
-    is false (valid and test files)."""
+    is false (valid and test files). ``both`` (layout ``both`` of
+    :mod:`~sec_assets.core.audio.views`): an augmented window gives its variant under
+    :func:`~sec_assets.core.audio.views.variant_key`, preceded, in round 0, by its clean cut."""
     if not plan:
         return
     repair = source.repair.apply if source.repair.active else None
@@ -339,7 +332,12 @@ def segment_source(
     )
     for window, piece in cut_windows(blocks, plan):
         key = segment_key(partition_key, source.sha256, window.round, window.index)
-        yield _make_segment(window, piece, key, params, source.repair.note, augment)
+        segment = _make_segment(window, piece, key, params, source.repair.note, augment)
+        if both and segment.augmented:
+            if window.round == 0:
+                yield _make_segment(window, piece, key, params, source.repair.note, False)
+            segment = dataclasses.replace(segment, key=variant_key(key))
+        yield segment
 
 
 def segment_file(
@@ -378,7 +376,7 @@ def regenerate_segment(key: str, source: SourceFile, params: SegmentParams, augm
     match = [w for w in plan if w.index == index]
     if not match:
         raise ValueError(f"segment {key} does not exist for this file and these parameters")
-    return next(segment_source(source, match, partition_key, params, augment))
+    return dataclasses.replace(next(segment_source(source, match, partition_key, params, augment)), key=key)
 
 
 def encode_audio(audio: np.ndarray) -> bytes:

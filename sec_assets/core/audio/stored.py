@@ -37,10 +37,10 @@ from sec_assets.core.audio.segments import (
     Window,
     encode_audio,
     file_windows,
-    parse_segment_key,
     segment_source,
 )
 from sec_assets.core.audio.splits import AUGMENTED_SPLITS
+from sec_assets.core.audio.views import SegmentViews, parse_segment_key
 from sec_assets.core.store import catalog, storage
 from sec_assets.core.store.schemas import AUDIO_CLASS
 
@@ -83,6 +83,7 @@ class _Regenerator:
             raise FileNotFoundError(f"{TABLE} partition {partition_key!r} has no lineage: materialize it")
         self.key = partition_key
         self.params = lineage_segment_params(row["params"])
+        self.views: SegmentViews = json.loads(row["params"]).get("segment_views", "by_split")
         manifest = storage.read_partition(home, "raw_manifest", {AUDIO_CLASS: partition_key})
         self.sources = {s.sha256: s for s in source_files(manifest)[0]}
 
@@ -136,10 +137,11 @@ class _Regenerator:
                 f"{len(wanted) - len(windows)} segment(s) of {source.path} do not exist for the recorded "
                 f"parameters: re-materialize {TABLE} for class {self.key!r}"
             )
-        augment = split in AUGMENTED_SPLITS
+        both = self.views == "both"  # every file has both views, whatever its split
+        augment = both or split in AUGMENTED_SPLITS
         return {
             seg.key: encode_audio(seg.audio)
-            for seg in segment_source(source, windows, self.key, self.params, augment)
+            for seg in segment_source(source, windows, self.key, self.params, augment, both)
         }
 
     def _windows(self, source: SourceFile, round_: int) -> list[Window]:

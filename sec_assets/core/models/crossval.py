@@ -38,11 +38,13 @@ import numpy as np
 import polars as pl
 
 from sec_assets.core.audio.splits import assign_folds
+from sec_assets.core.audio.views import is_variant, parse_segment_key, window_key
 from sec_assets.core.evaluation.bootstrap import headline
 from sec_assets.core.models.candidates import Candidate
 from sec_assets.core.models.data import SegmentData
 from sec_assets.core.models.learn import TrainedModel, train_candidate
 from sec_assets.core.models.selection import select
+from sec_assets.core.store.schemas import TABLE_SCHEMAS
 
 ValidRule = Literal["carved", "next"]
 #: What a train/es file contributes to training: ``"augmented"`` (production's view: per window,
@@ -53,31 +55,8 @@ TrainView = Literal["augmented", "clean", "all"]
 PLAN_COLUMNS = ("test_fold", "partition_key", "source_sha256", "group", "fold", "split")
 
 
-PER_FOLD_SCHEMA: dict[str, type[pl.DataType]] = {
-    "octave": pl.Int64,
-    "fold": pl.Int64,
-    "candidate": pl.String,
-    "features": pl.String,
-    "head": pl.String,
-    "selected": pl.Boolean,
-    "valid_macro_f1": pl.Float64,
-    "valid_accuracy": pl.Float64,
-    "test_accuracy": pl.Float64,
-    "test_balanced_accuracy": pl.Float64,
-    "test_macro_f1": pl.Float64,
-    "test_macro_map": pl.Float64,
-    "test_files": pl.Int64,
-    "test_segments": pl.Int64,
-    "valid_files": pl.Int64,
-    "valid_segments": pl.Int64,
-    "train_files": pl.Int64,
-    "train_segments": pl.Int64,
-    "es_segments": pl.Int64,
-    "test_groups_in_training": pl.Int64,
-    "epochs": pl.Int64,
-    "best_epoch": pl.Int64,
-    "train_seconds": pl.Float64,
-}
+#: one row per (octave, test fold, candidate); declared with the catalog's ``crossval`` table
+PER_FOLD_SCHEMA = {c: t for c, t in TABLE_SCHEMAS["crossval"].items() if c != "run"}
 
 
 class FoldLeak(AssertionError):
@@ -150,6 +129,19 @@ class CrossValData:
     def clean(cls, data: SegmentData) -> CrossValData:
         """Clean segments only (no augmented variants): each row is its own window."""
         return cls(data, np.zeros(len(data), dtype=bool), list(data.segment_keys))
+
+    @classmethod
+    def from_keys(cls, data: SegmentData) -> CrossValData:
+        """Views told by the segment keys, as ``augmented_segments`` stores them with
+        ``segment_views: both`` (:mod:`sec_assets.core.audio.views`)."""
+        keys = data.segment_keys
+        return cls(data, np.array([is_variant(k) for k in keys], dtype=bool), [window_key(k) for k in keys])
+
+    def held_out(self) -> np.ndarray:
+        """Rows a valid or test file is scored on: its clean round-0 cuts (later rounds are
+        training-only)."""
+        round0 = np.array([parse_segment_key(w)[2] == 0 for w in self.window], dtype=bool)
+        return ~self.augmented & round0
 
 
 def _segment_splits(segments: CrossValData, plan_k: pl.DataFrame) -> list[str | None]:
@@ -228,7 +220,7 @@ def cross_validate(
     for (k,), plan_k in plan.group_by("test_fold", maintain_order=True):
         fold = int(k)
         split = np.array([s if s is not None else "" for s in _segment_splits(segments, plan_k)])
-        clean = ~segments.augmented
+        clean = segments.held_out()
         masks = {
             "train": _view(segments, split == "train", train_view),
             "es": _view(segments, split == "es", train_view),

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from sec_assets.core.audio.splits import SPLITS
+from sec_assets.core.audio.splits import AUGMENTED_SPLITS, SPLITS
+from sec_assets.core.audio.views import view_masks
 from sec_assets.core.store import storage
 from sec_assets.core.store.schemas import AUDIO_CLASS, OCTAVE
 
@@ -61,9 +62,12 @@ def split_rows(home: Path, class_keys: Sequence[str]) -> pl.DataFrame:
 
 
 def load_segment_data(
-    home: Path, octave: int, class_keys: Sequence[str], splits: Sequence[str]
+    home: Path, octave: int, class_keys: Sequence[str], splits: Sequence[str], every_view: bool = False
 ) -> SegmentData:
-    """The segments of ``class_keys`` whose files are in ``splits``, sorted by segment key."""
+    """The segments of ``class_keys`` whose files are in ``splits``, sorted by segment key: of a
+    train/es file its training view, of a valid/test file its clean view
+    (:func:`~sec_assets.core.audio.views.view_masks`, right for either ``segment_views`` layout);
+    ``every_view``: every stored segment of those files (cross-validation picks views per fold)."""
     unknown = sorted(set(splits) - set(SPLITS))
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}; the splits are {SPLITS}")
@@ -100,6 +104,10 @@ def load_segment_data(
         .join(spectra, on="segment_key", how="inner")
         .sort("segment_key")
     )
+    if not every_view and joined.height:
+        training, clean = view_masks(joined["segment_key"].to_list())
+        augmented_split = joined["split"].is_in(list(AUGMENTED_SPLITS)).to_numpy()
+        joined = joined.filter(pl.Series(np.where(augmented_split, training, clean)))
     n = joined.height
     shapes = joined.select("n_frames", "n_bands").unique()
     if shapes.height > 1:

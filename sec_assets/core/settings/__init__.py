@@ -76,6 +76,7 @@ ENV_FIELDS = {
     "SEC_INBOX": "inbox",
     "SEC_CLASSES_PER_RUN": "classes_per_run",
     "SEC_SEGMENT_STORAGE": "segment_storage",
+    "SEC_SEGMENT_VIEWS": "segment_views",
     "SEC_DATASET_TABLE": "dataset_table",
 }
 

@@ -23,6 +23,7 @@ from pydantic import (
 from sec_assets.core.audio.samples import NonFinitePolicy, OverFullScalePolicy
 from sec_assets.core.audio.segments import SegmentStorage
 from sec_assets.core.audio.splits import SPLITS
+from sec_assets.core.audio.views import SegmentViews
 from sec_assets.core.datasets.groups import compile_group_pattern
 from sec_assets.core.datasets.table import DatasetColumns
 from sec_assets.core.models.candidates import DEFAULT_CANDIDATES, Candidate
@@ -166,6 +167,13 @@ class SegmentSettings(_Group):
         description="how segments store their audio (SEC_SEGMENT_STORAGE): pcm (float16 bytes, ≈ 0.9 × "
         "the 16-bit source per round) or recipe (source, window and augmentation draws only; the "
         "audio is regenerated from the source file on every read and checked against its digest)",
+    )
+
+    segment_views: SegmentViews = Field(
+        "by_split",
+        description="which segments a file gets (SEC_SEGMENT_VIEWS): by_split (train/es files augmented, "
+        "valid/test clean) or both (every file both, whatever its split: what sec-assets crossval "
+        "needs, so features are computed once for every fold)",
     )
 
     @field_validator("channel", mode="before")

@@ -14,7 +14,7 @@ import polars as pl
 AUDIO_CLASS = "audio_class"
 OCTAVE = "octave"
 
-CATALOG_VERSION = 2
+CATALOG_VERSION = 3
 
 # Parquet tables written by the assets: table → (schema, view name, columns hidden in the view).
 TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -199,6 +199,33 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "path": pl.String,
         "reason": pl.String,
     },
+    # sec-assets crossval: one row per (run, octave, test fold, candidate), partitioned by run
+    "crossval": {
+        "run": pl.String,
+        "octave": pl.Int64,
+        "fold": pl.Int64,
+        "candidate": pl.String,
+        "features": pl.String,
+        "head": pl.String,
+        "selected": pl.Boolean,
+        "valid_macro_f1": pl.Float64,
+        "valid_accuracy": pl.Float64,
+        "test_accuracy": pl.Float64,
+        "test_balanced_accuracy": pl.Float64,
+        "test_macro_f1": pl.Float64,
+        "test_macro_map": pl.Float64,
+        "test_files": pl.Int64,
+        "test_segments": pl.Int64,
+        "valid_files": pl.Int64,
+        "valid_segments": pl.Int64,
+        "train_files": pl.Int64,
+        "train_segments": pl.Int64,
+        "es_segments": pl.Int64,
+        "test_groups_in_training": pl.Int64,
+        "epochs": pl.Int64,
+        "best_epoch": pl.Int64,
+        "train_seconds": pl.Float64,
+    },
     "lineage": {
         "asset": pl.String,
         "partition_key": pl.String,
@@ -225,5 +252,6 @@ VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "predictions": ("inbox_predictions", ()),
     "zero_shot": ("zero_shot_report", ()),
     "failures": ("step_failures", ()),
+    "crossval": ("crossval", ()),
     "lineage": ("lineage", ()),
 }
