@@ -133,3 +133,14 @@ def label_inbox(
         )
     meta = result.asset_materializations_for_node("inbox_predictions")[0].metadata
     return {k: v.value for k, v in meta.items()}
+
+
+def materialize_octave(settings: Settings, octave: int) -> float:
+    """One octave's models, trained and evaluated in-process (its features must be current);
+    the seconds taken."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        return _runner(settings, "WARNING")(
+            ["trained_classifier", "evaluation_report"], str(octave), instance
+        )

@@ -15,13 +15,15 @@ import pytest
 from sec_assets.cli import main
 from sec_assets.core.audio.views import is_variant, view_masks
 from sec_assets.core.store import catalog
-from sec_assets.core.tracking.crossval import NAME_TAG, experiment_name
+from sec_assets.core.tracking.crossval import NAME_TAG, experiment_name, metric_name
 from sec_assets.crossval import REPORT_FILES, CrossvalError, run_crossval
 from sec_assets.testing.dataset_tables import ESC50_COLUMNS, write_esc50_like
 
 pytestmark = pytest.mark.slow
 
-CHEAP = json.dumps([{"features": "clap", "head": "linear"}, {"features": "octave_stats", "head": "mlp"}])
+CHEAP = json.dumps(
+    [{"features": "octave_stats", "head": "mlp"}, {"features": "clap+octave_stats", "head": "mlp"}]
+)
 
 
 def _settings(make_settings, tmp_path: Path, **overrides):
@@ -100,6 +102,10 @@ def test_crossval_over_the_official_folds_shares_the_features_of_every_fold(
     exp = client.get_experiment_by_name(experiment_name(settings.mlflow_experiment))
     runs = client.search_runs([exp.experiment_id], f"tags.`{NAME_TAG}` = '{result.name}'")
     assert len(runs) == 1 + 5  # the parent and a run per (octave, fold)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    mean = parent.data.metrics[metric_name("1_3", row["candidate"], "accuracy_mean")]
+    assert mean == pytest.approx(row["accuracy_mean"])
+    assert any("clap_octave_stats" in k for k in parent.data.metrics)  # '+' is no metric name
     assert client.get_experiment_by_name(settings.mlflow_experiment) is None  # production: nothing
     assert client.search_registered_models() == []  # the registry: nothing
 

@@ -6,6 +6,7 @@ gate moves, are never touched."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,12 @@ FOLD_FIGURES = (
     "test_macro_map",
     "train_seconds",
 )
+
+
+def metric_name(*parts: object) -> str:
+    """``parts`` joined by dots, with what MLflow refuses in a name (``+`` of a feature set's
+    name, …) replaced by ``_``."""
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", ".".join(str(p) for p in parts))
 
 
 def experiment_name(production: str) -> str:
@@ -47,7 +54,7 @@ def log_crossval(
         tags = {KIND_TAG: "crossval", NAME_TAG: name}
         parent = client.create_run(exp, run_name=f"crossval {name}", tags=tags).info.run_id
         means = [
-            _metric(f"1_{r['octave']}.{r['candidate']}.{column}", r[column], 0)
+            _metric(metric_name(f"1_{r['octave']}", r["candidate"], column), r[column], 0)
             for r in summary.iter_rows(named=True)
             for column in summary.columns
             if column.endswith(("_mean", "_ci_low", "_ci_high")) and r[column] is not None
@@ -61,7 +68,7 @@ def log_crossval(
             ).info.run_id
             chosen = part.filter(pl.col("selected"))["candidate"].to_list()
             metrics = [
-                _metric(f"{r['candidate']}.{figure}", r[figure], 0)
+                _metric(metric_name(r["candidate"], figure), r[figure], 0)
                 for r in part.iter_rows(named=True)
                 for figure in FOLD_FIGURES
                 if r[figure] is not None
