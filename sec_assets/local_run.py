@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sec_assets.core.settings import Settings
@@ -83,29 +83,49 @@ def run_everything(settings: Settings, log: bool = True, log_level: str = "WARNI
     return {"classes": classes}
 
 
+def blocks(order: Sequence[str], wanted: Iterable[str]) -> list[tuple[str, str]]:
+    """The ``wanted`` keys as maximal contiguous (first, last) ranges of ``order`` (the partitions'
+    order): one range when every registered class is wanted."""
+    want = set(wanted)
+    out: list[tuple[str, str]] = []
+    previous = False
+    for key in order:
+        if key not in want:
+            previous = False
+            continue
+        if previous:
+            out[-1] = (out[-1][0], key)
+        else:
+            out.append((key, key))
+        previous = True
+    return out
+
+
 def class_features(
     settings: Settings, octaves: Sequence[int], log: Callable[[str], None] | None = _print
 ) -> float:
     """Every class's features (manifest, splits, segments, CLAP, spectrograms at ``octaves``),
-    in-process, one run per step over the range of every registered class (as a backfill chunk
-    runs); partitions whose inputs and settings are unchanged are kept, not recomputed. Returns
-    the seconds taken."""
+    in-process, one run per step over each contiguous range of the classes (as a backfill chunk
+    runs; one range unless partitions of classes no longer present sit between them); partitions
+    whose inputs and settings are unchanged are kept, not recomputed. Returns the seconds taken."""
     from dagster import DagsterInstance
 
     from sec_assets.partitions import AUDIO_CLASS, class_octave_key
 
-    register_classes(settings)
+    classes, _ = register_classes(settings)
     run = _runner(settings, "WARNING")
+    total = 0.0
     with DagsterInstance.get() as instance:
-        keys = instance.get_dynamic_partitions(AUDIO_CLASS)  # a range runs them in this order
-        first, last = keys[0], keys[-1]
-        total = run(CLASS_STEPS, None, instance, (first, last))
-        _say(log, f"{len(keys)} classes: files, segments, CLAP", total)
+        spans = blocks(instance.get_dynamic_partitions(AUDIO_CLASS), classes)  # a range's order
+        for first, last in spans:
+            total += run(CLASS_STEPS, None, instance, (first, last))
+        _say(log, f"{len(classes)} classes: files, segments, CLAP", total)
         for n in octaves:
-            span = (str(class_octave_key(first, n)), str(class_octave_key(last, n)))
-            seconds = run(["octave_spectrograms"], None, instance, span)
-            _say(log, f"{len(keys)} classes: 1/{n}-octave spectrograms", seconds)
-            total += seconds
+            started = total
+            for first, last in spans:
+                span = (str(class_octave_key(first, n)), str(class_octave_key(last, n)))
+                total += run(["octave_spectrograms"], None, instance, span)
+            _say(log, f"{len(classes)} classes: 1/{n}-octave spectrograms", total - started)
     return total
 
 

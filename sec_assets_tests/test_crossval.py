@@ -17,6 +17,7 @@ from sec_assets.core.audio.views import is_variant, view_masks
 from sec_assets.core.store import catalog
 from sec_assets.core.tracking.crossval import NAME_TAG, experiment_name, metric_name
 from sec_assets.crossval import REPORT_FILES, CrossvalError, run_crossval
+from sec_assets.local_run import blocks
 from sec_assets.testing.dataset_tables import ESC50_COLUMNS, write_esc50_like
 
 pytestmark = pytest.mark.slow
@@ -126,3 +127,10 @@ def test_the_command_names_the_settings_it_needs(dagster_home, tmp_path: Path, m
     err = capsys.readouterr().err
     assert "sec-assets crossval: crossval follows a dataset table's official folds" in err
     assert "SEC_DATASET_TABLE" in err
+
+
+def test_the_feature_runs_cover_the_classes_in_contiguous_ranges():
+    order = ["a", "b", "gone", "c", "d", "old", "e"]  # registered order; two classes left the table
+    assert blocks(order, ["a", "b", "c", "d", "e"]) == [("a", "b"), ("c", "d"), ("e", "e")]
+    assert blocks(order[:2], ["b", "a"]) == [("a", "b")]
+    assert blocks(order, []) == []
