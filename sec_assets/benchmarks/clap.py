@@ -77,13 +77,26 @@ def bare_forward(model: clap.LoadedClap, clips: np.ndarray, batch: int) -> float
 
 
 def end_to_end(
-    model: clap.LoadedClap, segments: pl.DataFrame, batch: int, workers: int
+    model: clap.LoadedClap,
+    segments: pl.DataFrame,
+    batch: int,
+    workers: int,
+    forward_batch: int | None = None,
 ) -> embedding.EmbedStats:
+    """The step on ``segments`` in a scratch home: ``batch`` segments read per batch, forwards of
+    ``forward_batch`` clips (default: ``batch``)."""
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         storage.write_partition(home, "augmented_segments", DIMS, segments)
         _, stats = embedding.embed_stored_partition(
-            home, DIMS, "bench", model, "bench", batch_size=batch, workers=workers, forward_batch=batch
+            home,
+            DIMS,
+            "bench",
+            model,
+            "bench",
+            batch_size=batch,
+            workers=workers,
+            forward_batch=forward_batch or batch,
         )
     return stats
 

@@ -5,6 +5,10 @@
   with torch's deterministic algorithms, inside ``torch.random.fork_rng`` so the caller's random
   state is left alone. The same data, candidate and torch thread count give the same weights,
   bit for bit, in any process.
+- **Device**: every step trains on the CPU (``device="cpu"``, the default). ``device="cuda"``
+  exists for the GPU check (``scripts/gpu_check.sh``), which measures whether CUDA training is
+  reproducible too: the same initial weights (built on the CPU, then moved), deterministic
+  algorithms, which on CUDA need ``CUBLAS_WORKSPACE_CONFIG`` set before the process starts.
 - **Imbalance**: the loss weights classes by ``n / (k · count)`` (scikit-learn's "balanced").
 - **Early stopping** on the ``es`` loss (the train loss when ``es`` is empty), keeping the best
   epoch's weights.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,6 +31,7 @@ import numpy as np
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from sec_assets.core.devices import resolve_device
 from sec_assets.core.hashing import stable_seed
 from sec_assets.core.models.candidates import Candidate
 from sec_assets.core.models.data import SegmentData
@@ -52,12 +58,16 @@ def _standardisation(candidate: Candidate, x: np.ndarray) -> tuple[np.ndarray, n
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+CUBLAS_DETERMINISTIC = (":4096:8", ":16:8")  # CUBLAS_WORKSPACE_CONFIG values torch accepts
+
+
 @contextlib.contextmanager
-def _deterministic(seed: int) -> Iterator[None]:
+def _deterministic(seed: int, device: str = "cpu") -> Iterator[None]:
     import torch
 
     was = torch.are_deterministic_algorithms_enabled()
-    with torch.random.fork_rng(devices=[]):
+    cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True)
         try:
@@ -155,21 +165,29 @@ class TrainedModel:
         )
 
 
-def train_candidate(candidate: Candidate, train: SegmentData, es: SegmentData, seed: int) -> TrainedModel:
+def train_candidate(
+    candidate: Candidate, train: SegmentData, es: SegmentData, seed: int, device: str = "cpu"
+) -> TrainedModel:
     """Fit ``candidate`` on ``train``, early-stopped on ``es``; see the module docstring."""
     import torch
 
     if len(train) == 0:
         raise ValueError("no training examples: every class needs audio in the train split")
+    dev = resolve_device(device)
+    if dev != "cpu" and os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in CUBLAS_DETERMINISTIC:
+        raise RuntimeError(
+            f"deterministic training on {dev} needs CUBLAS_WORKSPACE_CONFIG=:4096:8 (or :16:8) in the "
+            "environment, set before the process's first CUDA call (scripts/gpu_check.sh sets it)"
+        )
     classes = train.classes
     fit = candidate.fit
     x = candidate.features.inputs(train)
     mean, std = _standardisation(candidate, x)
-    xt = torch.from_numpy(((x - mean) / std).astype(np.float32))
-    yt = torch.from_numpy(train.labels.astype(np.int64))
+    xt = torch.from_numpy(((x - mean) / std).astype(np.float32)).to(dev)
+    yt = torch.from_numpy(train.labels.astype(np.int64)).to(dev)
     if len(es):
-        xe = torch.from_numpy(((candidate.features.inputs(es) - mean) / std).astype(np.float32))
-        ye = torch.from_numpy(es.labels.astype(np.int64))
+        xe = torch.from_numpy(((candidate.features.inputs(es) - mean) / std).astype(np.float32)).to(dev)
+        ye = torch.from_numpy(es.labels.astype(np.int64)).to(dev)
     else:
         xe, ye = xt, yt
     weights = None
@@ -180,15 +198,15 @@ def train_candidate(candidate: Candidate, train: SegmentData, es: SegmentData, s
         balanced = compute_class_weight("balanced", classes=present, y=train.labels)
         full = np.ones(len(classes))
         full[present] = balanced
-        weights = torch.from_numpy(full.astype(np.float32))
+        weights = torch.from_numpy(full.astype(np.float32)).to(dev)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
     key = (candidate.id, tuple(classes))
     order = np.random.default_rng(stable_seed(seed, "batches", *key))
     n = len(train)
     batch = fit.batch_size or n
     history: list[dict[str, float]] = []
-    with _deterministic(stable_seed(seed, "init", *key)):
-        net = build_network(candidate, tuple(x.shape[1:]), len(classes))
+    with _deterministic(stable_seed(seed, "init", *key), dev):
+        net = build_network(candidate, tuple(x.shape[1:]), len(classes)).to(dev)  # initialised on the CPU
         opt = torch.optim.Adam(
             net.parameters(), lr=fit.learning_rate, weight_decay=candidate.head.weight_decay
         )
@@ -198,7 +216,7 @@ def train_candidate(candidate: Candidate, train: SegmentData, es: SegmentData, s
             perm = order.permutation(n) if batch < n else np.arange(n)
             total = 0.0
             for start in range(0, n, batch):
-                idx = torch.from_numpy(perm[start : start + batch])
+                idx = torch.from_numpy(perm[start : start + batch]).to(dev)
                 opt.zero_grad()
                 loss = loss_fn(net(xt[idx]), yt[idx])
                 loss.backward()
@@ -218,7 +236,7 @@ def train_candidate(candidate: Candidate, train: SegmentData, es: SegmentData, s
         input_shape=tuple(x.shape[1:]),
         mean=mean,
         std=std,
-        state={k: v.detach().numpy().copy() for k, v in best[2].items()},
+        state={k: v.detach().cpu().numpy().copy() for k, v in best[2].items()},
         epochs=len(history),
         best_epoch=best[1],
         best_es_loss=best[0],
