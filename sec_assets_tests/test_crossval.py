@@ -100,7 +100,8 @@ def test_crossval_over_the_official_folds_shares_the_features_of_every_fold(
         .equals(per_fold.drop("train_seconds").sort("fold", "candidate"))
     )
 
-    client = mlflow.MlflowClient(settings.tracking_uri)
+    # the registry too: another test's process-wide registry URI must not answer for this home's
+    client = mlflow.MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)
     exp = client.get_experiment_by_name(experiment_name(settings.mlflow_experiment))
     runs = client.search_runs([exp.experiment_id], f"tags.`{NAME_TAG}` = '{result.name}'")
     assert len(runs) == 1 + 5  # the parent and a run per (octave, fold)
