@@ -2,7 +2,7 @@
 
 Every setting is a field of exactly one **stage group** of :mod:`sec_assets.core.settings.groups`
 (paths, files, dataset, segments, spectrograms, embeddings, training, tracking, inference,
-sensors, runtime; ``docs/reference/settings.md`` is generated from them); :class:`Settings` is
+sensors, service, runtime; ``docs/reference/settings.md`` is generated from them); :class:`Settings` is
 all groups together, flat, so YAML keys, environment variables and the Dagster launchpad use the
 same names. The Dagster resource (:mod:`sec_assets.resources`) is generated from these fields —
 nothing is declared twice — and validates through :class:`Settings`, so a bad value fails with
@@ -40,6 +40,7 @@ from sec_assets.core.settings.groups import (
     RuntimeSettings,
     SegmentSettings,
     SensorSettings,
+    ServiceSettings,
     SpectrogramSettings,
     TrackingSettings,
     TrainingSettings,
@@ -78,6 +79,8 @@ ENV_FIELDS = {
     "SEC_SEGMENT_STORAGE": "segment_storage",
     "SEC_SEGMENT_VIEWS": "segment_views",
     "SEC_DATASET_TABLE": "dataset_table",
+    "SEC_SERVE_HOST": "serve_host",
+    "SEC_SERVE_PORT": "serve_port",
 }
 
 
@@ -96,6 +99,7 @@ class Settings(
     TrackingSettings,
     InferenceSettings,
     SensorSettings,
+    ServiceSettings,
     RuntimeSettings,
 ):
     """Every tunable of the pipeline (all groups, flat); paths are resolved to absolute paths."""
@@ -165,6 +169,10 @@ class Settings(
     @property
     def embeddings(self) -> EmbeddingSettings:
         return EmbeddingSettings.pick(self)
+
+    @property
+    def service(self) -> ServiceSettings:
+        return ServiceSettings.pick(self)
 
     @property
     def training(self) -> TrainingSettings:

@@ -1,5 +1,5 @@
 """The settings' stage groups: every setting is a field of exactly one group below (paths, files,
-dataset, segments, spectrograms, embeddings, training, tracking, inference, sensors, runtime).
+dataset, segments, spectrograms, embeddings, training, tracking, inference, sensors, service, runtime).
 :class:`sec_assets.core.settings.Settings` is all of them together, flat; ``docs/reference/
 settings.md`` is generated from them."""
 
@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     NonNegativeInt,
@@ -27,6 +25,8 @@ from sec_assets.core.audio.views import SegmentViews
 from sec_assets.core.datasets.groups import compile_group_pattern
 from sec_assets.core.datasets.table import DatasetColumns
 from sec_assets.core.models.candidates import DEFAULT_CANDIDATES, Candidate
+from sec_assets.core.settings.base import Group
+from sec_assets.core.settings.service import ServiceSettings
 
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?)$"
 DEVICE_HELP = "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:<index>'"
@@ -34,16 +34,7 @@ DEVICE_HELP = "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:<index>'"
 TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql")
 
 
-class _Group(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @classmethod
-    def pick(cls, settings: BaseModel) -> Any:
-        """This group's values out of the flat :class:`Settings`."""
-        return cls.model_validate({name: getattr(settings, name) for name in cls.model_fields})
-
-
-class PathSettings(_Group):
+class PathSettings(Group):
     home: Path = Field(Path(".sec"), description="root of all outputs (SEC_HOME)")
     audio_root: Path | None = Field(
         None,
@@ -52,7 +43,7 @@ class PathSettings(_Group):
     models: Path | None = Field(None, description="model store (SEC_MODELS); default <home>/models")
 
 
-class DatasetSettings(_Group):
+class DatasetSettings(Group):
     """Where the classes come from — one folder per class, or a dataset table — and its protocol:
     source groups that never straddle splits, official folds."""
 
@@ -106,7 +97,7 @@ class DatasetSettings(_Group):
         return self
 
 
-class FileSettings(_Group):
+class FileSettings(Group):
     """Which decodable files are usable, and what is done to their samples (graded in raw_manifest)."""
 
     non_finite_samples: NonFinitePolicy = Field(
@@ -140,7 +131,7 @@ class FileSettings(_Group):
         return tuple(sorted(set(value)))
 
 
-class SegmentSettings(_Group):
+class SegmentSettings(Group):
     target_sample_rate: PositiveInt = Field(44100, description="segments are resampled to this rate")
     segment_seconds: float = Field(7.0, gt=0, description="segment length")
     hop_seconds: float | None = Field(None, gt=0, description="default: segment_seconds")
@@ -191,7 +182,7 @@ class SegmentSettings(_Group):
         return value
 
 
-class SpectrogramSettings(_Group):
+class SpectrogramSettings(Group):
     octaves: tuple[int, ...] = Field((1, 3, 6, 12, 24), description="bands per octave (static partitions)")
     frame_seconds: float = Field(0.1, gt=0, description="spectrogram frame length")
     octave_base: Literal[2, 10] = Field(2, description="2: the predecessor's grid; 10: IEC 61260-1")
@@ -215,7 +206,7 @@ class SpectrogramSettings(_Group):
         return tuple(sorted(set(value)))
 
 
-class EmbeddingSettings(_Group):
+class EmbeddingSettings(Group):
     embed_batch_size: PositiveInt = Field(16, description="segments per prefetched batch")
     embed_workers: PositiveInt = Field(2, description="background threads preparing batches")
     embed_device: str = Field("auto", pattern=DEVICE_PATTERN, description=DEVICE_HELP)
@@ -227,7 +218,7 @@ class EmbeddingSettings(_Group):
     )
 
 
-class TrainingSettings(_Group):
+class TrainingSettings(Group):
     split_fractions: dict[str, float] = Field(
         default_factory=lambda: {"train": 0.6, "es": 0.1, "valid": 0.15, "test": 0.15},
         description="share of source files per split (train, es, valid, test), stratified by class",
@@ -271,7 +262,7 @@ class TrainingSettings(_Group):
         return value
 
 
-class TrackingSettings(_Group):
+class TrackingSettings(Group):
     """MLflow tracking, the model registry and the gate that moves the ``champion`` alias."""
 
     mlflow_tracking_uri: str | None = Field(
@@ -313,7 +304,7 @@ class TrackingSettings(_Group):
         return value
 
 
-class InferenceSettings(_Group):
+class InferenceSettings(Group):
     """Labelling new recordings (``inbox_predictions``) with each octave's ``champion``."""
 
     inbox: Path | None = Field(
@@ -345,7 +336,7 @@ class InferenceSettings(_Group):
         return value
 
 
-class SensorSettings(_Group):
+class SensorSettings(Group):
     """The folder sensors (landing and inbox): the stability rule's rolling check."""
 
     sensor_full_check_ticks: NonNegativeInt = Field(
@@ -366,7 +357,7 @@ class SensorSettings(_Group):
     )
 
 
-class RuntimeSettings(_Group):
+class RuntimeSettings(Group):
     seed: int = Field(0, description="global seed; every record's randomness derives from it and its key")
     torch_threads: NonNegativeInt = Field(
         0, description="torch threads of a step; 0: the CPUs the step was given (Slurm or affinity)"
@@ -380,7 +371,7 @@ class RuntimeSettings(_Group):
     )
 
 
-GROUPS: tuple[type[_Group], ...] = (
+GROUPS: tuple[type[Group], ...] = (
     PathSettings,
     FileSettings,
     DatasetSettings,
@@ -391,5 +382,6 @@ GROUPS: tuple[type[_Group], ...] = (
     TrackingSettings,
     InferenceSettings,
     SensorSettings,
+    ServiceSettings,
     RuntimeSettings,
 )

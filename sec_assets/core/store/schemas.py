@@ -14,7 +14,7 @@ import polars as pl
 AUDIO_CLASS = "audio_class"
 OCTAVE = "octave"
 
-CATALOG_VERSION = 3
+CATALOG_VERSION = 4
 
 # Parquet tables written by the assets: table → (schema, view name, columns hidden in the view).
 TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -226,6 +226,29 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "best_epoch": pl.Int64,
         "train_seconds": pl.Float64,
     },
+    # sec-assets serve: one row per (request, served octave, window), the window's top-1 label;
+    # partitioned by the UTC day the request came in, a shard file per flush
+    "served_requests": {
+        "request_id": pl.String,
+        "received_at": pl.Datetime("us", "UTC"),
+        "day": pl.String,
+        "octave": pl.Int64,
+        "model": pl.String,
+        "model_version": pl.String,
+        "window_index": pl.Int64,
+        "start_s": pl.Float64,
+        "end_s": pl.Float64,
+        "top1_label": pl.String,
+        "top1_label_key": pl.String,
+        "top1_probability": pl.Float64,
+        "windows": pl.Int64,
+        "latency_ms": pl.Float64,
+        "window_seconds": pl.Float64,
+        "hop_seconds": pl.Float64,
+        "shadow_version": pl.String,
+        "shadow_top1_label_key": pl.String,
+        "shadow_top1_probability": pl.Float64,
+    },
     "lineage": {
         "asset": pl.String,
         "partition_key": pl.String,
@@ -253,5 +276,6 @@ VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "zero_shot": ("zero_shot_report", ()),
     "failures": ("step_failures", ()),
     "crossval": ("crossval", ()),
+    "served_requests": ("served_requests", ()),
     "lineage": ("lineage", ()),
 }
