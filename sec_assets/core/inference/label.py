@@ -122,6 +122,35 @@ class _Open:
     failures: list[dict[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Scored:
+    """One champion's probabilities on the windows of a batch whose features could be computed."""
+
+    champion: Champion
+    proba: np.ndarray  # (windows, classes), rows in the order of ``at``
+    classes: list[str]
+    at: pl.DataFrame  # the scored windows' rows (segment_key, source_sha256, window, start_s, end_s)
+
+
+def score_windows(
+    rows: pl.DataFrame, featurizer: Featurizer, champions: Sequence[Champion]
+) -> tuple[list[Scored], list[dict[str, str]]]:
+    """Every champion's probabilities on a batch of window rows (:data:`WINDOW_COLUMNS`, distinct
+    segment keys), features computed once for all; and the windows left out (with the reason)."""
+    data, failed = featurizer.features(rows)
+    meta = rows.select("segment_key", "source_sha256", "window", "start_s", "end_s")
+    scored = []
+    for champion in champions:
+        d = data[champion.octave]
+        if not len(d):
+            continue
+        proba, classes = score(champion.model, d)
+        kept = meta.filter(pl.col("segment_key").is_in(d.segment_keys))
+        order = {key: i for i, key in enumerate(kept["segment_key"])}
+        scored.append(Scored(champion, proba, classes, kept[[order[key] for key in d.segment_keys]]))
+    return scored, failed
+
+
 def _scored(
     rows: pl.DataFrame,
     featurizer: Featurizer,
@@ -133,23 +162,15 @@ def _scored(
     open_: dict[str, _Open],
 ) -> Iterator[pl.DataFrame]:
     """The top-k rows of one batch of windows, per champion."""
-    data, failed = featurizer.features(rows)
+    scored, failed = score_windows(rows, featurizer, champions)
     for failure in failed:
         open_.setdefault(failure["source_sha256"], _Open()).failures.append(failure)
-    meta = rows.select("segment_key", "source_sha256", "window", "start_s", "end_s")
-    for champion in champions:
-        d = data[champion.octave]
-        if not len(d):
-            continue
-        proba, classes = score(champion.model, d)
-        kept = meta.filter(pl.col("segment_key").is_in(d.segment_keys))
-        order = {key: i for i, key in enumerate(kept["segment_key"])}
-        idx = np.array([order[key] for key in d.segment_keys])
-        at = kept[idx.tolist()]  # the windows in the rows of d
+    for s in scored:
+        at = s.at
         table = top_k(
-            proba,
-            classes,
-            list(range(len(d))),  # positions in d: windows of several recordings share a batch
+            s.proba,
+            s.classes,
+            list(range(at.height)),  # positions in the batch: windows of several recordings share it
             at["start_s"].to_list(),
             at["end_s"].to_list(),
             k,
@@ -160,7 +181,7 @@ def _scored(
             at["source_sha256"].gather(table["window"]).alias("recording_sha256"),
             pl.col("label").alias("label_key"),
             pl.col("label").replace_strict(names, default=pl.col("label")).alias("label"),
-            pl.lit(champion.octave).alias("octave"),
-            pl.lit(champion.name).alias("model"),
-            pl.lit(champion.version).alias("model_version"),
+            pl.lit(s.champion.octave).alias("octave"),
+            pl.lit(s.champion.name).alias("model"),
+            pl.lit(s.champion.version).alias("model_version"),
         ).with_columns(pl.col("recording_sha256").replace_strict(paths, return_dtype=pl.String).alias("path"))
