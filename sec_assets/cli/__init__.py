@@ -1,10 +1,11 @@
 """``sec-assets``: what Dagster's CLI does not do — demo, scan, catalog queries, backfills,
-campaigns, cross-validation, recovery, the model store.
+campaigns, cross-validation, recovery, the model store, the real-time service.
 
 One module per subcommand, each with ``add_parser(sub)``; they call library modules
 (:mod:`sec_assets.instance`, :mod:`sec_assets.local_run`, :mod:`sec_assets.backfill`,
-:mod:`sec_assets.campaigns`, :mod:`sec_assets.crossval`, :mod:`sec_assets.executor.recovery`, the
-core), and nothing outside this package imports it (an import contract in ``pyproject.toml``).
+:mod:`sec_assets.campaigns`, :mod:`sec_assets.crossval`, :mod:`sec_assets.serve`,
+:mod:`sec_assets.executor.recovery`, the core), and nothing outside this package imports it (an
+import contract in ``pyproject.toml``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sec_assets.cli import backfill, campaign, catalog, crossval, demo, models, recover, scan
+from sec_assets.cli import backfill, campaign, catalog, crossval, demo, models, recover, scan, serve
 
 DESCRIPTION = (
-    "what Dagster's CLI does not do: demo, scan, catalog, backfill, campaign, crossval, recover, models"
+    "what Dagster's CLI does not do: demo, scan, catalog, backfill, campaign, crossval, recover, models, "
+    "serve"
 )
-SUBCOMMANDS = (demo, scan, catalog, models, backfill, campaign, crossval, recover)
+SUBCOMMANDS = (demo, scan, catalog, models, backfill, campaign, crossval, recover, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
