@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sec_assets.core.audio.keys import partition_key_for
+from sec_assets.core.audio.keys import is_hidden, partition_key_for
 from sec_assets.core.hashing import stable_unit
 from sec_assets.core.store.storage import atomic_write_bytes
 
@@ -93,6 +93,14 @@ def keep_for_review(review: Path, day: str, clip: Path, answer: Mapping[str, Any
     return target
 
 
+def _folder_name(label: str) -> str:
+    """``label`` as a new class folder's name; ValueError for one no folder can have."""
+    if "/" in label or "\\" in label or label.strip() in ("", ".", "..") or is_hidden(label):
+        raise ValueError(f"{label!r} cannot name a class folder (no '/', no leading '.')")
+    partition_key_for(label)  # raises for an empty name
+    return label
+
+
 @dataclass(frozen=True)
 class Correction:
     request_id: str
@@ -136,8 +144,7 @@ def write_correction(
         name = None
     elif name is None:
         if new_classes:
-            partition_key_for(correction.label)  # a name no class folder can have raises ValueError
-            name = correction.label
+            name = _folder_name(correction.label)
             reason = "a new class (feedback_new_classes)"
         else:
             reason = f"{correction.label!r} is not a class (feedback_new_classes is off): kept for review"
