@@ -24,7 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--octave", type=int, action="append", help="only these octave partitions (repeat)")
     p.add_argument("--class", dest="classes", action="append", help="only these class partitions (repeat)")
-    p.add_argument("--select", help="comma-separated asset names (default: every asset but inference)")
+    p.add_argument(
+        "--select", help="comma-separated asset names (default: every asset but inference and monitoring)"
+    )
     p.add_argument("--dry-run", action="store_true", help="print the runs it would become; submit nothing")
     p.add_argument("--wait", action="store_true", help="follow it until every run has ended")
     p.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
@@ -54,6 +56,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     )
     from sec_assets.core.settings import load_settings
     from sec_assets.defs.inference import ASSETS as INFERENCE
+    from sec_assets.defs.monitoring import ASSETS as MONITORING
     from sec_assets.instance import ensure_dagster_home
 
     settings = load_settings()
@@ -69,7 +72,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             assets=[a for a in (args.select or "").split(",") if a] or None,
             classes=args.classes,
             octaves=args.octave,
-            exclude=[a.key.to_user_string() for a in INFERENCE],
+            exclude=[a.key.to_user_string() for a in (*INFERENCE, *MONITORING)],
         )
         the_plan = plan(defs, instance, chosen, len(classes), octaves)
         k = settings.classes_per_run

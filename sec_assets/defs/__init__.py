@@ -3,7 +3,8 @@
 ``ingest`` (raw_manifest, splits, augmented_segments) → ``features`` (clap_embeddings,
 octave_spectrograms) → ``training`` (trained_classifier) → ``evaluation`` (evaluation_report with
 the registry gate) → ``comparison`` (octave_comparison); ``baselines`` holds zero_shot_baseline;
-``inference`` labels new recordings (inbox_predictions). ``splits`` (per class, from the
+``inference`` labels new recordings (inbox_predictions); ``monitoring`` watches what the champions
+predict in use against their test sets (prediction_drift). ``splits`` (per class, from the
 manifest) runs before segmentation: a file's split decides whether its segments are augmented.
 The sensors and the jobs they launch are in :mod:`.sensors`. What the stages share is in
 ``_shared``. Asset functions only wire :mod:`sec_assets.core` to partitions, storage, metadata
@@ -17,6 +18,7 @@ from sec_assets.defs import (
     features,
     inference,
     ingest,
+    monitoring,
     splits,
     training,
 )
@@ -31,6 +33,7 @@ STAGES = (
     baselines,
     comparison,
     inference,
+    monitoring,
     landing,
     retrain,
     inbox,
@@ -44,4 +47,5 @@ ALL_ASSETS = [
     *baselines.ASSETS,
     *comparison.ASSETS,
     *inference.ASSETS,
+    *monitoring.ASSETS,
 ]

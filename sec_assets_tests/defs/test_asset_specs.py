@@ -104,6 +104,7 @@ def test_each_stage_is_one_asset_group_and_definitions_compose_them_all():
         "zero_shot_baseline": "evaluation",
         "octave_comparison": "evaluation",
         "inbox_predictions": "inference",
+        "prediction_drift": "monitoring",
     }
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(groups)
@@ -116,6 +117,7 @@ def test_each_stage_is_one_asset_group_and_definitions_compose_them_all():
         "baselines",
         "comparison",
         "inference",
+        "monitoring",
         "sensors.landing",
         "sensors.retrain",
         "sensors.inbox",

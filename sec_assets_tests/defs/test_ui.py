@@ -33,6 +33,7 @@ ASSETS = {
     "zero_shot_baseline",
     "octave_comparison",
     "inbox_predictions",
+    "prediction_drift",
 }
 
 
@@ -98,6 +99,7 @@ def test_webserver_serves_every_asset_on_loopback(tmp_path: Path):
             "zero_shot_baseline",
             "octave_comparison",
             "inbox_predictions",
+            "prediction_drift",
         }  # one run over every class
         # loopback only: the port is not bound on other addresses
         listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout

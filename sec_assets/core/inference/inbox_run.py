@@ -35,6 +35,7 @@ from sec_assets.core.store.schemas import TABLE_SCHEMAS
 
 TABLE = "inbox_predictions"
 PARTITION = "recording"  # the table is partitioned by content hash, not by class
+OUT = "predictions"  # under home: result files, the combined table and the done markers (.done/)
 COUNTS = ("recordings", "labelled", "skipped_done", "duplicates", "failed", "waiting", "windows", "removed")
 
 
@@ -72,7 +73,7 @@ class InboxJob:
 
     @property
     def out(self) -> Path:
-        return self.home / "predictions"
+        return self.home / OUT
 
 
 @dataclass

@@ -14,7 +14,7 @@ import polars as pl
 AUDIO_CLASS = "audio_class"
 OCTAVE = "octave"
 
-CATALOG_VERSION = 4
+CATALOG_VERSION = 5
 
 # Parquet tables written by the assets: table → (schema, view name, columns hidden in the view).
 TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -249,6 +249,27 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "shadow_top1_label_key": pl.String,
         "shadow_top1_probability": pl.Float64,
     },
+    # prediction_drift: one row per (source, octave, UTC day) of what the champions predicted in use
+    # (served requests, the labelled inbox) against their own test sets; one partition, scope=all
+    "prediction_drift": {
+        "source": pl.String,  # served | inbox
+        "octave": pl.Int64,
+        "day": pl.String,
+        "model": pl.String,
+        "model_versions": pl.String,  # the versions that made the day's predictions
+        "reference_version": pl.String,  # the version whose test predictions are the reference
+        "requests": pl.Int64,  # served requests (null for the inbox)
+        "recordings": pl.Int64,  # inbox recordings labelled that day (null for served)
+        "windows": pl.Int64,
+        "mean_top1": pl.Float64,
+        "class_psi": pl.Float64,
+        "confidence_psi": pl.Float64,
+        "classes_seen": pl.Int64,
+        "top_label_key": pl.String,
+        "top_label_share": pl.Float64,
+        "confidence_floor": pl.Float64,  # the inbox keeps no label below min_confidence
+        "reference_segments": pl.Int64,
+    },
     "lineage": {
         "asset": pl.String,
         "partition_key": pl.String,
@@ -277,5 +298,6 @@ VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "failures": ("step_failures", ()),
     "crossval": ("crossval", ()),
     "served_requests": ("served_requests", ()),
+    "prediction_drift": ("prediction_drift", ()),
     "lineage": ("lineage", ()),
 }
