@@ -32,7 +32,7 @@ def _post(client: httpx.Client, path: Path, **params) -> httpx.Response:
         return client.post("/v1/classify", files={"file": (path.name, fh)}, params=params)
 
 
-def test_the_demo_test_files_get_the_inbox_paths_probabilities(serve, trained, tmp_path, dagster_home):
+def test_the_demo_test_files_get_the_inbox_paths_probabilities(serve, trained, tmp_path, monkeypatch):
     server = serve(token="s3cret")
     home = server.settings.home
     files = _test_files(home)
@@ -55,6 +55,7 @@ def test_the_demo_test_files_get_the_inbox_paths_probabilities(serve, trained, t
         (inbox / path.parent.name).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, inbox / path.parent.name / path.name)
     settings = server.settings.model_copy(update={"inbox": inbox})
+    monkeypatch.setenv("DAGSTER_HOME", str(trained.dagster_home))  # the instance knows the classes
     label_inbox(settings)
     rows = pl.read_parquet(home / "predictions" / "combined.parquet")
     compared = 0
@@ -124,6 +125,8 @@ def _bad_requests(server, tmp_path: Path) -> list[tuple[str, httpx.Response]]:
         )
     with httpx.Client(base_url=server.url) as anonymous:
         out.append(("no token", anonymous.post("/v1/classify", content=wav.read_bytes())))
+        wrong = {"Authorization": "Bearer guess"}
+        out.append(("wrong token", anonymous.post("/v1/feedback", json={"request_id": "a"}, headers=wrong)))
     return out
 
 
@@ -146,7 +149,7 @@ def test_thirty_bad_requests_get_4xx_with_reasons_and_the_service_still_answers(
     )
     assert by_kind["too large"].status_code == 413 and "serve_max_upload_mb" in by_kind["too large"].text
     assert by_kind["raw body, no type"].status_code == 415
-    assert by_kind["no token"].status_code == 401
+    assert by_kind["no token"].status_code == by_kind["wrong token"].status_code == 401
     assert by_kind["feedback for no request"].status_code == 404
     assert not list((server.settings.home / "service" / "recent").glob("*.wav")), "refused clips are not kept"
     with server.client() as client:
