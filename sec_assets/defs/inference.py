@@ -22,7 +22,7 @@ from sec_assets.core.hashing import file_sha256
 from sec_assets.core.inference import inbox_run
 from sec_assets.core.inference.featurize import Featurizer
 from sec_assets.core.inference.label import Champion
-from sec_assets.core.inference.windows import WindowParams
+from sec_assets.core.inference.windows import WindowParams, choose_window, logged_window
 from sec_assets.core.landing.scan import ROOT, listing
 from sec_assets.core.tracking.gate import CHAMPION
 from sec_assets.core.tracking.registry import registered_name, version_by_alias
@@ -50,15 +50,16 @@ class InboxConfig(Config):
 
 @asset(
     deps=[AssetDep("evaluation_report", partition_mapping=ALL)],
-    code_version="2",
+    code_version="3",
     group_name=GROUP,
     op_tags=requests(gpus=1),  # CLAP on the windows, as clap_embeddings
     description="Every recording of the inbox (SEC_INBOX) labelled by the champion of each octave "
-    "resolution (the registry's `champion` alias): windows cut, resampled and featurized by the "
-    "training code path, top-k labels above min_confidence per window as CSV and Raven selection "
-    "tables under predictions/, the catalog view `predictions` (the inbox's recordings, no others), "
-    "and a combined table. Resumable: a recording already done with the same champions and "
-    "settings is skipped. The `inbox_sensor` runs it for folders that settled.",
+    "resolution (the registry's `champion` alias): windows of the champion's own training segments "
+    "(its logged segment length and hop, unless window_seconds is set), cut, resampled and "
+    "featurized by the training code path, top-k labels above min_confidence per window as CSV and "
+    "Raven selection tables under predictions/, the catalog view `predictions` (the inbox's "
+    "recordings, no others), and a combined table. Resumable: a recording already done with the "
+    "same champions and settings is skipped. The `inbox_sensor` runs it for folders that settled.",
     kinds={"torch", "mlflow", "parquet"},
 )
 @asset_boundary
@@ -71,10 +72,20 @@ def inbox_predictions(
         raise Failure(
             f"no inbox folder {folder} (setting inbox, SEC_INBOX): create it and drop recordings in"
         )
-    champions = _champions(context, sec)
+    champions, logged = _champions(context, sec)
     keys = registered_classes(context)
-    window = WindowParams(cfg.window_seconds, cfg.window_hop_seconds, cfg.min_window_seconds)
-    params = window.segment_params(cfg.segment_params())
+    training = cfg.segment_params()
+    choice = choose_window(
+        logged,
+        cfg.window_seconds,
+        cfg.window_hop_seconds,
+        cfg.min_window_seconds,
+        WindowParams.of_segments(training),
+    )
+    if choice.warning:
+        context.log.warning(choice.warning)
+    window = choice.window
+    params = window.segment_params(training)
     key = inbox_run.run_key(champions, window, cfg.top_k, cfg.min_confidence, params.sample_rate)
     job = inbox_run.InboxJob(
         home=home,
@@ -97,11 +108,18 @@ def inbox_predictions(
         sec=sec,
         partition_key="all",
         written=(result.combined_path, file_sha256(result.combined_path), result.combined.height),
-        params={"run_key": key, "models": [f"{c.name}/{c.version}" for c in champions]},
+        params={
+            "run_key": key,
+            "models": [f"{c.name}/{c.version}" for c in champions],
+            "window": [window.window_seconds, window.hop_seconds, window.min_window_seconds],
+            "window_source": choice.source,
+        },
         inputs=[],
         metadata={
             **result.counts,
             "models": ", ".join(f"{c.name} v{c.version}" for c in champions),
+            "window": choice.describe(),
+            "window_warning": choice.warning or "none",
             "scope": "whole inbox" if job.chosen is None else ", ".join(sorted(config.folders)) or "(none)",
             "seconds": round(result.seconds, 1),
             "real_time_factor": result.real_time_factor,
@@ -140,7 +158,10 @@ def champion_versions(sec: SecResource) -> list[tuple[int, str, str]]:
     return found
 
 
-def _champions(context: AssetExecutionContext, sec: SecResource) -> list[Champion]:
+def _champions(
+    context: AssetExecutionContext, sec: SecResource
+) -> tuple[list[Champion], dict[str, WindowParams | None]]:
+    """The champions, loaded, and the window each was trained on (label ``<name> v<version>``)."""
     import mlflow
 
     found = champion_versions(sec)
@@ -153,11 +174,16 @@ def _champions(context: AssetExecutionContext, sec: SecResource) -> list[Champio
             "(a model that passes the gate becomes `champion`)",
             allow_retries=False,
         )
-    with tracking(sec.settings.tracking_uri):  # models:/ URIs resolve against this registry
-        return [
+    with tracking(sec.settings.tracking_uri) as client:  # models:/ URIs resolve against this registry
+        champions = [
             Champion(n, name, version, mlflow.pyfunc.load_model(f"models:/{name}/{version}"))
             for n, name, version in found
         ]
+        logged = {
+            f"{name} v{version}": logged_window(client, client.get_model_version(name, version))
+            for _, name, version in sorted(found)  # by octave: the first decides when they disagree
+        }
+    return champions, logged
 
 
 def _featurizer(sec: SecResource, champions: list[Champion]) -> Featurizer:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sec_assets.core.audio.segments import SegmentParams
+from sec_assets.core.inference.windows import WindowParams, logged_window
 from sec_assets.core.tracking.geometry import (
     SEGMENT_PARAMS,
     SegmentGeometry,
@@ -93,5 +94,6 @@ def test_a_registered_versions_run_gives_its_window(tmp_path: Path):
         v2 = client.create_model_version("m", "file:///nowhere/new", run_id=new)
         v3 = client.create_model_version("m", "file:///nowhere/none")  # no run at all
         assert logged_geometry(client, v2) == SegmentGeometry(7.0, 3.5, 1.0, 44100)
-        assert logged_geometry(client, v1) is None
-        assert logged_geometry(client, v3) is None
+        assert logged_window(client, v2) == WindowParams(7.0, 3.5, 1.0)
+        assert logged_window(client, v1) is None
+        assert logged_window(client, v3) is None
