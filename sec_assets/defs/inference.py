@@ -16,14 +16,14 @@ from dagster import (
 )
 from pydantic import Field
 
-from sec_assets.core.devices import resolve_device, use_threads
-from sec_assets.core.features import clap, clap_store
+from sec_assets.core.devices import use_threads
+from sec_assets.core.features import clap_store
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.inference import inbox_run
 from sec_assets.core.inference.featurize import Featurizer
 from sec_assets.core.inference.label import Champion
-from sec_assets.core.inference.windows import WindowParams
 from sec_assets.core.landing.scan import ROOT, listing
+from sec_assets.core.serving.loading import featurizer, served_window
 from sec_assets.core.tracking.gate import CHAMPION
 from sec_assets.core.tracking.registry import registered_name, version_by_alias
 from sec_assets.core.tracking.store import tracking
@@ -50,15 +50,16 @@ class InboxConfig(Config):
 
 @asset(
     deps=[AssetDep("evaluation_report", partition_mapping=ALL)],
-    code_version="2",
+    code_version="3",
     group_name=GROUP,
     op_tags=requests(gpus=1),  # CLAP on the windows, as clap_embeddings
     description="Every recording of the inbox (SEC_INBOX) labelled by the champion of each octave "
-    "resolution (the registry's `champion` alias): windows cut, resampled and featurized by the "
-    "training code path, top-k labels above min_confidence per window as CSV and Raven selection "
-    "tables under predictions/, the catalog view `predictions` (the inbox's recordings, no others), "
-    "and a combined table. Resumable: a recording already done with the same champions and "
-    "settings is skipped. The `inbox_sensor` runs it for folders that settled.",
+    "resolution (the registry's `champion` alias): windows of the champion's own training segments "
+    "(its logged segment length and hop, unless window_seconds is set), cut, resampled and "
+    "featurized by the training code path, top-k labels above min_confidence per window as CSV and "
+    "Raven selection tables under predictions/, the catalog view `predictions` (the inbox's "
+    "recordings, no others), and a combined table. Resumable: a recording already done with the "
+    "same champions and settings is skipped. The `inbox_sensor` runs it for folders that settled.",
     kinds={"torch", "mlflow", "parquet"},
 )
 @asset_boundary
@@ -73,8 +74,12 @@ def inbox_predictions(
         )
     champions = _champions(context, sec)
     keys = registered_classes(context)
-    window = WindowParams(cfg.window_seconds, cfg.window_hop_seconds, cfg.min_window_seconds)
-    params = window.segment_params(cfg.segment_params())
+    training = cfg.segment_params()
+    choice = served_window(cfg, champions)  # the service cuts the same windows
+    if choice.warning:
+        context.log.warning(choice.warning)
+    window = choice.window
+    params = window.segment_params(training)
     key = inbox_run.run_key(champions, window, cfg.top_k, cfg.min_confidence, params.sample_rate)
     job = inbox_run.InboxJob(
         home=home,
@@ -97,11 +102,18 @@ def inbox_predictions(
         sec=sec,
         partition_key="all",
         written=(result.combined_path, file_sha256(result.combined_path), result.combined.height),
-        params={"run_key": key, "models": [f"{c.name}/{c.version}" for c in champions]},
+        params={
+            "run_key": key,
+            "models": [f"{c.name}/{c.version}" for c in champions],
+            "window": [window.window_seconds, window.hop_seconds, window.min_window_seconds],
+            "window_source": choice.source,
+        },
         inputs=[],
         metadata={
             **result.counts,
             "models": ", ".join(f"{c.name} v{c.version}" for c in champions),
+            "window": choice.describe(),
+            "window_warning": choice.warning or "none",
             "scope": "whole inbox" if job.chosen is None else ", ".join(sorted(config.folders)) or "(none)",
             "seconds": round(result.seconds, 1),
             "real_time_factor": result.real_time_factor,
@@ -141,6 +153,7 @@ def champion_versions(sec: SecResource) -> list[tuple[int, str, str]]:
 
 
 def _champions(context: AssetExecutionContext, sec: SecResource) -> list[Champion]:
+    """The champions, loaded through the registry."""
     import mlflow
 
     found = champion_versions(sec)
@@ -169,17 +182,7 @@ def _featurizer(sec: SecResource, champions: list[Champion]) -> Featurizer:
         files = clap_store.resolve_model_files(sec.models_path, cfg.allow_random_init)
         stat = files.weights.stat()
         model = _loaded_clap(files, stat.st_mtime_ns, stat.st_size, cfg.embed_device, cfg.embed_precision)
-    spec = cfg.spectrograms
-    return Featurizer(
-        model,
-        [cfg.level_params(c.octave) for c in champions],
-        spectrogram_device=resolve_device(spec.spectrogram_device),
-        spectrogram_batch=spec.spectrogram_batch_size,
-        forward_batch=cfg.embed_batch_size
-        if model is None or model.device == "cpu"
-        else clap.gpu_batch_size(model.device),
-        workers=cfg.embed_workers,
-    )
+    return featurizer(cfg, model, [c.octave for c in champions])  # the service's, too
 
 
 ASSETS = [inbox_predictions]

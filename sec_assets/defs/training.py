@@ -26,6 +26,7 @@ from sec_assets.core.models.data import load_segment_data, split_rows
 from sec_assets.core.models.learn import TrainedModel, train_candidate
 from sec_assets.core.models.selection import select
 from sec_assets.core.store import catalog, schemas, storage
+from sec_assets.core.tracking.geometry import SegmentGeometry, agreed_geometry
 from sec_assets.core.tracking.runs import training_run
 from sec_assets.core.tracking.store import cluster_warning, tracking
 from sec_assets.defs._shared import (
@@ -107,6 +108,7 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         .to_list()
     )
     splits_fp = fingerprint(split_rows(home, classes), classes)
+    geometry = _segment_geometry(home, n, classes)
     trained: dict[str, TrainedModel] = {}
     probabilities: dict[str, np.ndarray] = {}
     rows: list[tuple[Candidate, Path, float]] = []
@@ -122,6 +124,7 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
         "partition": str(n),
         "seed": cfg.seed,
         "splits_read": ",".join(TRAINING_READS),
+        **(geometry.run_params() if geometry is not None else {}),  # what inference windows follow
     }
     with (
         tracking(uri) as client,
@@ -236,6 +239,19 @@ def trained_classifier(context: AssetExecutionContext, sec: SecResource) -> Mate
             **mlflow_metadata(cfg, log.experiment_id, log.parent_run_id),
         },
     )
+
+
+def _segment_geometry(home: Path, n: int, classes: list[str]) -> SegmentGeometry | None:
+    """The segment geometry the classes' training segments were cut with (their
+    ``augmented_segments`` lineage); None when no class records one."""
+    lineage = {}
+    for key in classes:
+        row = catalog.read_lineage(home, "augmented_segments", key)
+        lineage[key] = json.loads(row["params"]) if row is not None and row["params"] else None
+    try:
+        return agreed_geometry(lineage)
+    except ValueError as exc:  # the data, not the node: a retry would fail the same way
+        raise Failure(f"1/{n}: {exc}", allow_retries=False) from exc
 
 
 ASSETS = [trained_classifier]

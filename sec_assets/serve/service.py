@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sec_assets.core.audio.manifest import discover_classes
+from sec_assets.core.devices import use_threads
 from sec_assets.core.serving import loading
 from sec_assets.core.serving.answer import Share, answer, log_rows, score_batch, top1
 from sec_assets.core.serving.batching import Batcher, BatchStats
@@ -73,6 +74,8 @@ class Service:
     def start(self) -> None:
         """Load the served set (a home without a champion starts, unready, and keeps looking)."""
         loading.use_registry(self.settings)
+        if self.settings.torch_threads:
+            use_threads(self.settings.torch_threads)
         self.slot.refresh()
         self.slot.follow(self.settings.serve_poll_seconds)
         self._flusher = threading.Thread(target=self._flush_loop, name="sec-request-log", daemon=True)

@@ -1,6 +1,6 @@
 """Inference through the training code path: on the demo's own test files, windows cut with the
-training segment settings get exactly the stored features, and the champion scores them exactly
-as the evaluation report did."""
+champion's logged training segments get exactly the stored features, and the champion scores them
+exactly as the evaluation report did."""
 
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import torch
 from sec_assets.core.features import clap, clap_store
 from sec_assets.core.hashing import file_sha256
 from sec_assets.core.inference.featurize import Featurizer
-from sec_assets.core.inference.windows import WindowParams, grade, recording_windows
+from sec_assets.core.inference.windows import WindowParams, grade, logged_window, recording_windows
 from sec_assets.core.landing.scan import listing
 from sec_assets.core.models.data import load_segment_data
 from sec_assets.core.store import catalog
@@ -40,15 +40,27 @@ def test_inference_on_test_files_reproduces_the_evaluation_exactly(demo_dataset,
     classes = sorted(set(expected["label"]))
     stored = load_segment_data(home, 3, classes, ("test",))
     training = settings.segment_params()
-    window = WindowParams(settings.segment_seconds, settings.hop_seconds, settings.min_segment_seconds)
     torch.set_num_threads(2)  # as the step ran here
     model_files = clap_store.resolve_model_files(settings.model_store, allow_random_init=True)
     featurizer = Featurizer(
         clap.load_clap(model_files, device="cpu"),
         [settings.level_params(3)],
     )
-    with tracking(settings.tracking_uri):
+    with tracking(settings.tracking_uri) as client:
         champion, version = load_alias("sec-classifier-oct3", "champion")
+        registered = client.get_model_version("sec-classifier-oct3", version)
+        window = logged_window(client, registered)  # what training logged, read back
+        child = client.get_run(registered.run_id).data
+        parent = client.get_run(child.tags["mlflow.parentRunId"]).data.params
+    expected_params = {
+        "segment.segment_seconds": "7.0",
+        "segment.hop_seconds": "7.0",
+        "segment.min_segment_seconds": "1.0",
+        "segment.sample_rate": "44100",
+    }
+    assert {k: v for k, v in child.params.items() if k.startswith("segment.")} == expected_params
+    assert {k: v for k, v in parent.items() if k.startswith("segment.")} == expected_params
+    assert window == WindowParams.of_segments(training) == WindowParams(7.0, 7.0, 1.0)
     got: dict[tuple[str, int], np.ndarray] = {}
     features: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
     for path, sha in files.select("path", "sha256").iter_rows():
@@ -115,20 +127,24 @@ def test_the_inbox_is_labelled_once_with_tables_a_catalog_view_and_failures(
     assert lineage["output_fingerprint"][0] == meta["output_fingerprint"] == file_sha256(combined)
     assert lineage["rows"][0] == meta["rows"] == rows.height
     assert lineage["code_version"][0] == meta["code_version"]  # the format of every other asset
-    assert meta["code_version"].endswith("/inbox_predictions-v2")
+    assert meta["code_version"].endswith("/inbox_predictions-v3")
+    # the champion's own training segments (7 s every 7 s), no warning, recorded in every row
+    assert meta["window"] == "7.0 s every 7.0 s (the champion's training segments)"
+    assert meta["window_warning"] == "none"
+    assert rows.select("window_seconds", "hop_seconds").unique().rows() == [(7.0, 7.0)]
     field = rows.filter(pl.col("path").str.ends_with("field.wav"))
-    assert field["window_index"].unique().sort().to_list() == list(range(12))  # 60 s at 5 s / 5 s
-    assert field.height == 12 * 2 and set(field["rank"]) == {1, 2}
-    assert field.filter(pl.col("window_index") == 11)[["start_s", "end_s"]].row(0) == (55.0, 60.0)
+    assert field["window_index"].unique().sort().to_list() == list(range(9))  # 60 s: 8 × 7 s + 4 s
+    assert field.height == 9 * 2 and set(field["rank"]) == {1, 2}
+    assert field.filter(pl.col("window_index") == 8)[["start_s", "end_s"]].row(0) == (56.0, 60.0)
     per_window = rows.group_by("recording_sha256", "window_index").agg(pl.col("probability").sum())
     assert (per_window["probability"] <= 1.0 + 1e-9).all()
     assert set(rows["label"]) <= {"tone", "chirp", "noise burst", "click", "harmonic_hum"}
     out = home / "predictions"
     table = (out / "site_a" / "field.wav.oct3.csv").read_text().splitlines()
-    assert table[0] == "start_s,end_s,label,probability" and len(table) == 1 + 24
+    assert table[0] == "start_s,end_s,label,probability" and len(table) == 1 + 18
     with open(out / "site_a" / "field.wav.oct3.selection.table.txt") as fh:
         raven = list(csv.DictReader(fh, delimiter="\t"))
-    assert len(raven) == 24 and tuple(raven[0]) == RAVEN_COLUMNS
+    assert len(raven) == 18 and tuple(raven[0]) == RAVEN_COLUMNS
     combined = pl.read_parquet(out / "combined.parquet")
     assert combined.height == rows.height
     failed = catalog.query(home, "SELECT path, reason FROM failures WHERE asset = 'inbox_predictions'")
@@ -138,10 +154,19 @@ def test_the_inbox_is_labelled_once_with_tables_a_catalog_view_and_failures(
     again = _inbox_run(settings)
     assert (again["labelled"], again["skipped_done"]) == (0, 2)
     assert catalog.query(home, "SELECT count(*) FROM predictions").item() == rows.height
-    # other settings: every recording is labelled again, its rows replaced
-    wider = _inbox_run(settings.model_copy(update={"top_k": 3}))
+    # other settings: every recording is labelled again, its rows replaced; a window set by hand
+    # is used, and warned about as it is not the champion's training segments
+    wider = _inbox_run(settings.model_copy(update={"top_k": 3, "window_seconds": 5.0}))
     assert wider["labelled"] == 2
-    assert catalog.query(home, "SELECT count(*) FROM predictions WHERE path LIKE '%field.wav'").item() == 36
+    assert wider["window"] == "5.0 s every 5.0 s (window_seconds / window_hop_seconds set by hand)"
+    assert wider["window_warning"] == (
+        "the window set by hand (window_seconds=5.0, window_hop_seconds=5.0) differs from the "
+        "training segments of sec-classifier-oct3 v1 (7.0 s every 7.0 s): they score features of a "
+        "length they never saw; unset window_seconds and window_hop_seconds to use the champion's own."
+    )
+    field = catalog.query(home, "SELECT * FROM predictions WHERE path LIKE '%field.wav'")
+    assert field.height == 12 * 3  # 60 s at 5 s / 5 s, top-3
+    assert field.select("window_seconds", "hop_seconds").unique().rows() == [(5.0, 5.0)]
 
     # the inbox sensor's runs: each covers the folders that settled, checked again by the run
     from dagster import DagsterInstance, build_sensor_context
@@ -229,8 +254,8 @@ def test_kill_9_mid_inbox_then_the_rerun_leaves_no_duplicate_or_missing_rows(
         "sec_assets.definitions",
     ]
     args += ["--select", "inbox_predictions"]
-    # 4 windows a batch: each recording ends in its own batch, so the markers come one by one
-    args += ["--config-json", '{"resources": {"sec": {"config": {"inference_batch_windows": 4}}}}']
+    # 3 windows a batch: each recording ends in its own batch, so the markers come one by one
+    args += ["--config-json", '{"resources": {"sec": {"config": {"inference_batch_windows": 3}}}}']
     done_dir = settings.home / "predictions" / ".done"
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -249,5 +274,5 @@ def test_kill_9_mid_inbox_then_the_rerun_leaves_no_duplicate_or_missing_rows(
     keys = rows.select("recording_sha256", "octave", "window_index", "rank")
     assert keys.height == keys.unique().height  # no duplicated row
     windows = rows.group_by("recording_sha256").agg(pl.col("window_index").n_unique().alias("n"))
-    assert windows["n"].to_list() == [4] * 8  # 20 s at 5 s: every window of every recording
+    assert windows["n"].to_list() == [3] * 8  # 20 s at 7 s (the training segments): 2 + a 6-s tail
     assert len(list(done_dir.glob("*.json"))) == 8

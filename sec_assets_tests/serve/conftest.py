@@ -28,8 +28,9 @@ START_TIMEOUT_S = 180  # imports and loading CLAP on a loaded 2-core machine
 
 @dataclass(frozen=True)
 class Trained:
-    root: Path  # holds home/, landing/ and the settings file
+    root: Path  # holds home/ and landing/
     models: Path
+    dagster_home: Path  # the instance that holds its class partitions
 
     def settings(self, root: Path | None = None, **overrides: Any) -> Settings:
         root = root or self.root
@@ -53,7 +54,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Trai
     write_demo_dataset(root / "landing", files_per_class=4)
     dagster_home = tmp_path_factory.mktemp("dagster_home")
     (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    done = Trained(root, model_store)
+    done = Trained(root, model_store, dagster_home)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DAGSTER_HOME", str(dagster_home))
         run_everything(done.settings(), log=False)

@@ -71,11 +71,12 @@ def test_the_demo_test_files_get_the_inbox_paths_probabilities(serve, trained, t
             assert (window["start_s"], window["end_s"]) == (expected["start_s"][0], expected["end_s"][0])
             compared += 1
         assert body["window"] == {
-            "seconds": settings.window_seconds,
-            "hop_seconds": settings.window_hop_seconds or settings.window_seconds,
-            "min_seconds": settings.min_window_seconds,
-            "source": body["window"]["source"],
+            "seconds": 7.0,
+            "hop_seconds": 7.0,
+            "min_seconds": 1.0,
+            "source": "champion",
         }
+        assert mine["window_seconds"].unique().to_list() == [7.0]  # the inbox cut the same windows
     assert compared >= len(answers)
 
 

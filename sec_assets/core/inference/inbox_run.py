@@ -42,7 +42,8 @@ COUNTS = ("recordings", "labelled", "skipped_done", "duplicates", "failed", "wai
 def run_key(
     champions: Sequence[Champion], window: WindowParams, top_k: int, min_confidence: float, rate: int
 ) -> str:
-    """What makes a recording's labels current: the champions and the window / top-k settings."""
+    """What makes a recording's labels current: the champions, the window / top-k settings and the
+    table's columns (a partition written before a column was added is labelled again)."""
     return inbox.run_key(
         {
             "models": [(c.name, c.version) for c in champions],
@@ -50,6 +51,7 @@ def run_key(
             "top_k": top_k,
             "min_confidence": min_confidence,
             "rate": rate,
+            "columns": list(TABLE_SCHEMAS[TABLE]),
         }
     )
 

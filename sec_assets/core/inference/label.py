@@ -106,7 +106,12 @@ def label_recordings(
         for source in finished:
             done = open_.pop(source.sha256, _Open())
             frame = (
-                pl.concat(done.parts).select(list(PREDICTION_COLUMNS)).cast(PREDICTION_COLUMNS)  # type: ignore[arg-type]
+                pl.concat(done.parts)
+                .with_columns(  # the window these rows were cut with
+                    window_seconds=pl.lit(params.segment_seconds), hop_seconds=pl.lit(params.hop_seconds)
+                )
+                .select(list(PREDICTION_COLUMNS))
+                .cast(PREDICTION_COLUMNS)  # type: ignore[arg-type]
                 if done.parts
                 else pl.DataFrame(schema=PREDICTION_COLUMNS)
             )

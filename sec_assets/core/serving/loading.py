@@ -15,7 +15,7 @@ from sec_assets.core.devices import resolve_device
 from sec_assets.core.features import clap, clap_store
 from sec_assets.core.inference.featurize import Featurizer
 from sec_assets.core.inference.label import Champion
-from sec_assets.core.inference.windows import WindowParams
+from sec_assets.core.inference.windows import WindowChoice, WindowParams, choose_window, logged_window
 from sec_assets.core.serving.models import CHAMPION_ROLE, SHADOW_ROLE, Served, ServedModels
 from sec_assets.core.settings import Settings
 from sec_assets.core.store import catalog
@@ -72,20 +72,35 @@ def build(settings: Settings, versions: tuple[Served, ...], before: ServedModels
         )
         if model is None:
             model = load_clap(settings)
-    window = served_window(settings, champions)
+    choice = served_window(settings, champions)
     return ServedModels(
         champions=champions,
         shadows=shadows,
         featurizer=featurizer(settings, model, sorted({c.octave for c in champions})),
-        params=window.segment_params(settings.segment_params()),
-        window_source="setting",
-        window_warning=None,
+        params=choice.window.segment_params(settings.segment_params()),
+        window_source=choice.source,
+        window_warning=choice.warning,
         names=class_names(settings.home, sorted({k for c in every for k in _classes(c.model)})),
     )
 
 
-def served_window(settings: Settings, champions: Sequence[Champion]) -> WindowParams:
-    return WindowParams(settings.window_seconds, settings.window_hop_seconds, settings.min_window_seconds)
+def served_window(settings: Settings, champions: Sequence[Champion]) -> WindowChoice:
+    """The windows to cut, as the inbox chooses them: the champions' own training segments unless
+    set by hand (:func:`~sec_assets.core.inference.windows.choose_window`)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)
+    logged = {
+        f"{c.name} v{c.version}": logged_window(client, client.get_model_version(c.name, c.version))
+        for c in sorted(champions, key=lambda c: c.octave)
+    }
+    return choose_window(
+        logged,
+        settings.window_seconds,
+        settings.window_hop_seconds,
+        settings.min_window_seconds,
+        WindowParams.of_segments(settings.segment_params()),
+    )
 
 
 def load_clap(settings: Settings) -> clap.LoadedClap:

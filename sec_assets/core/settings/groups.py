@@ -310,12 +310,24 @@ class InferenceSettings(Group):
     inbox: Path | None = Field(
         None, description="unlabeled recordings to label (SEC_INBOX); default <home>/inbox"
     )
-    window_seconds: float = Field(5.0, gt=0, description="inference window length")
-    window_hop_seconds: float | None = Field(
-        None, gt=0, description="inference window hop; default: the window"
+    window_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="inference window length; default: the champion's own training segment_seconds "
+        "(logged with its run; a model trained before that record: the segment_seconds setting); set "
+        "by hand, a length other than a champion's is warned about",
     )
-    min_window_seconds: float = Field(
-        1.0, ge=0, description="a last partial window at least this long is repeat-padded, shorter: dropped"
+    window_hop_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="inference window hop; default: the champion's training hop_seconds, or the window "
+        "when window_seconds is set by hand",
+    )
+    min_window_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="a last partial window at least this long is repeat-padded, shorter: dropped; "
+        "default: the champion's training min_segment_seconds",
     )
     top_k: PositiveInt = Field(3, description="labels per window in the result tables")
     min_confidence: float = Field(0.1, ge=0, le=1, description="labels below this probability are left out")

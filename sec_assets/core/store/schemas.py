@@ -169,6 +169,8 @@ TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "window_index": pl.Int64,
         "start_s": pl.Float64,
         "end_s": pl.Float64,
+        "window_seconds": pl.Float64,
+        "hop_seconds": pl.Float64,
         "octave": pl.Int64,
         "model": pl.String,
         "model_version": pl.String,

@@ -61,6 +61,7 @@ def test_batches_across_recordings_change_nothing(setup):
             assert other.windows == one.windows and other.failures == []
             assert other.rows.equals(one.rows), batch  # probabilities bit for bit
     rows = pl.concat([x.rows for x in alone])
+    assert rows.select("window_seconds", "hop_seconds").unique().rows() == [(5.0, 5.0)]  # the window cut
     assert rows.group_by("recording_sha256").agg(pl.col("path").n_unique())["path"].to_list() == [1, 1, 1]
     assert set(rows["label"]) <= {"Alpha", "Beta", "c", "d"}
     assert set(rows.filter(pl.col("label") == "Alpha")["label_key"]) <= {"a"}
