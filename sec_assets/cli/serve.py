@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 
 
@@ -43,6 +44,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not token and settings.serve_host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"sec-assets serve: WARNING: bound to {settings.serve_host} without a token: anyone who "
+            f"reaches this port can post clips and corrections (set {TOKEN_ENV} or --token-file)",
+            file=sys.stderr,
+        )
     app = create_app(Service(settings), token=token)
     print(
         f"sec-assets serve: {settings.home} on http://{settings.serve_host}:{settings.serve_port}/ "
