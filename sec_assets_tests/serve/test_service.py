@@ -132,7 +132,7 @@ def _bad_requests(server, tmp_path: Path) -> list[tuple[str, httpx.Response]]:
 
 
 def test_thirty_bad_requests_get_4xx_with_reasons_and_the_service_still_answers(serve, tmp_path):
-    server = serve(token="s3cret", serve_max_upload_mb=2.0, serve_max_clip_seconds=60.0)
+    server = serve(token="s3cret", serve_max_upload_mb=2.5, serve_max_clip_seconds=60.0)
     answers = _bad_requests(server, tmp_path)
     assert len(answers) == 30
     for kind, response in answers:
