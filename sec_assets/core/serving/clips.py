@@ -97,8 +97,8 @@ def take_clip(
     atomic_write_bytes(path, data)
     try:
         source, row = grade(path, spool, policy)
-        if source is None:
-            raise ClipRefused(422, f"not a usable clip: {row['error']}")
+        if source is None:  # the manifest's reason, without the spool's name for the clip
+            raise ClipRefused(422, f"not a usable clip: {str(row['error']).replace(path.name, 'the clip')}")
         if row["duration_s"] > limits.max_seconds:
             raise ClipRefused(
                 413,
