@@ -88,6 +88,8 @@ def inbox_rows(
                     "label": key.upper(),
                     "label_key": key,
                     "probability": prob,
+                    "window_seconds": 1.0,
+                    "hop_seconds": 1.0,
                 }
             )
     return pl.DataFrame(rows)
