@@ -132,12 +132,15 @@ def registered_classes(context: AssetExecutionContext) -> list[str]:
     return keys
 
 
-def upstream(home: Path, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Lineage references of the inputs; a missing one fails with what to materialize."""
+def upstream(home: Path, pairs: Sequence[tuple[str, str]], missing_ok: bool = False) -> list[dict[str, Any]]:
+    """Lineage references of the inputs; a missing one fails with what to materialize (or, with
+    ``missing_ok``, is left out: an input that may never have been materialized)."""
     refs = []
     for name, key in pairs:
         row = catalog.read_lineage(home, name, key)
         if row is None:
+            if missing_ok:
+                continue
             raise FileNotFoundError(f"{name} partition {key!r} is not materialized yet")
         refs.append(
             {

@@ -41,7 +41,7 @@ from sec_assets.core.monitoring.reference import Reference, champion_reference
 from sec_assets.core.serving.request_log import read_served
 from sec_assets.core.store import catalog, storage
 from sec_assets.core.tracking.store import tracking
-from sec_assets.defs._shared import ALL, asset_boundary, finish, md_table
+from sec_assets.defs._shared import ALL, asset_boundary, finish, md_table, upstream
 from sec_assets.defs.evaluation import class_names
 from sec_assets.defs.inference import champion_versions
 from sec_assets.resources import SecResource
@@ -263,19 +263,7 @@ def _inputs(home: Path, octaves: list[int]) -> list[dict[str, Any]]:
     """Lineage references of what was read, where it was materialized (served requests come from
     the service, not an asset; an inbox never labelled has no lineage row)."""
     pairs = [("evaluation_report", str(n)) for n in octaves] + [(inbox_run.TABLE, "all")]
-    refs = []
-    for name, key in pairs:
-        row = catalog.read_lineage(home, name, key)
-        if row is not None:
-            refs.append(
-                {
-                    "asset": name,
-                    "partition_key": key,
-                    "run_id": row["run_id"],
-                    "output_fingerprint": row["output_fingerprint"],
-                }
-            )
-    return refs
+    return upstream(home, pairs, missing_ok=True)
 
 
 ASSETS = [prediction_drift]
