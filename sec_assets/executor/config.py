@@ -21,6 +21,7 @@ from typing import Any
 from dagster import Field, Noneable, Permissive
 
 from sec_assets.dagster_seam import retries_config_field
+from sec_assets.executor.errors import ExecutorConfigError
 from sec_assets.executor.protocol import SIGNAL_DELAY_ENV
 
 RESOURCE_TAG = "sec/resources"  # op tag (JSON) with an asset's requests
@@ -28,10 +29,6 @@ RUN_TAG_PREFIX = "sec/slurm/"  # run tags sec/slurm/<key> override them for one 
 REQUEST_KEYS = ("gpus", "cpus", "mem_gb", "partition", "time_min")
 EXECUTOR_ENV = "SEC_EXECUTOR"
 EXECUTOR_MODES = ("slurm", "local", "debug")
-
-
-class ExecutorConfigError(ValueError):
-    """A setting of the executor (an environment variable or a config key) has a bad value."""
 
 
 @dataclass(frozen=True)
