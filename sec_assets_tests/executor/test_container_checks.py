@@ -255,3 +255,32 @@ def test_the_wrapper_fails_before_any_work_when_the_image_is_missing(tmp_path, m
     with pytest.raises(ContainerUnavailable, match=r"^executor config container.image: podman has no image"):
         run_dagster_step({}, 45, _step(tmp_path))
     assert not (tmp_path / "run.argv").exists()  # nothing was started
+
+
+def test_the_step_handler_gives_each_step_its_container_and_checks_the_shared_paths(tmp_path, monkeypatch):
+    from sec_assets.executor.handler import SubmititStepHandler
+    from sec_assets_tests.executor.helpers import make_config
+
+    home, dagster = tmp_path / "sec", tmp_path / "dagster"
+    for path in (home, dagster, home / "submitit"):
+        path.mkdir()
+    (tmp_path / "sec.yaml").write_text("seed: 0\n")
+    monkeypatch.setenv("SEC_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster))
+    monkeypatch.setenv("SEC_CONFIG", str(tmp_path / "sec.yaml"))
+    for var in ("SEC_AUDIO_ROOT", "SEC_MODELS", "SEC_INBOX", "SEC_DATASET_TABLE"):
+        monkeypatch.delenv(var, raising=False)
+    container = {"runtime": "apptainer", "image": "/nowhere/x.sif", "binds": [], "env": []}
+    handler = SubmititStepHandler(make_config(str(home / "submitit"), container=container))
+    step = handler._container({"gpus": 1})
+    assert step is not None and step.gpus == 1 and step.config.image == "/nowhere/x.sif"
+    assert [(b.setting, b.source) for b in step.binds] == [
+        ("SEC_HOME", str(home)),
+        ("DAGSTER_HOME", str(dagster)),
+        ("SEC_CONFIG", str(tmp_path / "sec.yaml")),
+    ]
+    assert handler._container({"gpus": 0}).gpus == 0  # the SIF is checked on the node, not here
+    dagster.rmdir()
+    with pytest.raises(ContainerUnavailable, match=rf"^DAGSTER_HOME: {dagster} does not exist on node "):
+        handler._container({"gpus": 0})
+    assert SubmititStepHandler(make_config(str(home / "submitit")))._container({"gpus": 1}) is None
