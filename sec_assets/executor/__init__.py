@@ -17,7 +17,10 @@ requests, job names), :mod:`~sec_assets.executor.node` (the wrapper that runs on
 :mod:`~sec_assets.executor.protocol` (wrapper ↔ step resource: env flags, the time-limit signal
 and error; no Dagster), :mod:`~sec_assets.executor.sacct` (Slurm's answers),
 :mod:`~sec_assets.executor.jobs` (the record of a submitted job),
-:mod:`~sec_assets.executor.report` (failure reasons, the post-job event) and
+:mod:`~sec_assets.executor.report` (failure reasons, the post-job event),
+:mod:`~sec_assets.executor.container` (the ``container`` setting and the command that runs a step
+inside it), :mod:`~sec_assets.executor.container_checks` (what the node checks before the step;
+the image's identity), :mod:`~sec_assets.executor.container_plan` (a run's shared paths) and
 :mod:`~sec_assets.executor.handler` (the step handler and the executor). Dagster's private
 step-delegating API comes through :mod:`sec_assets.dagster_seam`.
 

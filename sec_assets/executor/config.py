@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import Field, Noneable, Permissive
+import yaml
+from dagster import Field, Noneable, Permissive, Shape
 
 from sec_assets.dagster_seam import retries_config_field
+from sec_assets.executor.container import RUNTIMES, ContainerConfig, parse_container
+from sec_assets.executor.errors import ExecutorConfigError
 from sec_assets.executor.protocol import SIGNAL_DELAY_ENV
 
 RESOURCE_TAG = "sec/resources"  # op tag (JSON) with an asset's requests
@@ -30,17 +33,13 @@ EXECUTOR_ENV = "SEC_EXECUTOR"
 EXECUTOR_MODES = ("slurm", "local", "debug")
 
 
-class ExecutorConfigError(ValueError):
-    """A setting of the executor (an environment variable or a config key) has a bad value."""
-
-
 @dataclass(frozen=True)
 class EnvSetting:
     """One environment variable: the config key it sets, its kind and the built-in default."""
 
     var: str
     key: str
-    kind: str  # "text", "mode", "whole" (an integer >= minimum), "number" (a real number > 0)
+    kind: str  # "text", "mode", "whole" (an integer >= minimum), "number" (a real number > 0), "container"
     default: Any
     minimum: float = 0
     description: str = ""
@@ -60,8 +59,18 @@ ENV_SETTINGS = (
         "python",
         "text",
         "",
-        description="python command on the nodes: a venv's python, or `apptainer exec --nv <sif> python`"
-        " (empty: this interpreter)",
+        description="python command on the nodes: a venv's python, or anything custom such as "
+        "`apptainer exec --nv <sif> python` (empty: this interpreter); with `container`, the job "
+        "wrapper's python on the node (the step itself runs in the container)",
+    ),
+    EnvSetting(
+        "SEC_CONTAINER",
+        "container",
+        "container",
+        None,
+        description="run each step inside a container: {runtime: apptainer | podman | docker, image: "
+        "SIF path or image name, binds: [SRC[:DST[:ro]]], env: [NAME], runtime_args: [...], "
+        "run_args: [...]}; the variable holds it as YAML/JSON (cluster guide: Steps in a container)",
     ),
     EnvSetting("SEC_SLURM_PARTITION", "partition", "text", None, description="none: the cluster's default"),
     EnvSetting("SEC_SLURM_GPU_PARTITION", "gpu_partition", "text", "gpu"),
@@ -89,6 +98,16 @@ ENV_SETTINGS = (
 )
 _SETTINGS = {s.var: s for s in ENV_SETTINGS}
 _TYPES = {"text": str, "mode": str, "whole": int, "number": float}
+CONTAINER_SHAPE = Shape(
+    {
+        "runtime": Field(str, description=" | ".join(RUNTIMES)),
+        "image": Field(str, description="apptainer: the SIF file's absolute path; podman, docker: the image"),
+        "binds": Field([str], default_value=[], description="more host paths: SRC[:DST[:ro|rw]]"),
+        "env": Field([str], default_value=[], description="more variables passed into the container"),
+        "runtime_args": Field([str], default_value=[], description="before the runtime's subcommand"),
+        "run_args": Field([str], default_value=[], description="after `exec` / `run`, before the image"),
+    }
+)
 
 
 def _parse(setting: EnvSetting, raw: str, source: str) -> Any:
@@ -99,6 +118,12 @@ def _parse(setting: EnvSetting, raw: str, source: str) -> Any:
         return raw
     if setting.kind == "text":
         return raw
+    if setting.kind == "container":
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ExecutorConfigError(f"{source} must be a YAML or JSON mapping: {exc}") from None
+        return parse_container(value, source)
     if setting.kind == "whole":
         if not re.fullmatch(r"[+-]?\d+", raw) or int(raw) < setting.minimum:
             raise ExecutorConfigError(f"{source} must be a whole number >= {setting.minimum:g}, got {raw!r}")
@@ -158,7 +183,12 @@ def check_config(values: Mapping[str, Any]) -> dict[str, str]:
     allowed = [*settings, "setup", "slurm_additional_parameters", "finish_wait_s"]
     problems: dict[str, str] = {}
     for key, value in values.items():
-        if key in settings:
+        if key == "container":
+            try:
+                parse_container(value, "container")
+            except ExecutorConfigError as exc:
+                problems[key] = str(exc)
+        elif key in settings:
             if value is None or isinstance(value, bool | dict | list):
                 problems[key] = f"must be a single value ({settings[key].kind}), got {value!r}"
                 continue
@@ -186,7 +216,7 @@ def _field(setting: EnvSetting) -> Field:
     )
     text = f"{setting.description} " if setting.description else ""
     return Field(
-        Noneable(_TYPES[setting.kind]),
+        Noneable(CONTAINER_SHAPE if setting.kind == "container" else _TYPES[setting.kind]),
         default_value=None,
         description=f"{text}(default: ${setting.var}, else {default})",
     )
@@ -224,6 +254,7 @@ class SubmititConfig:
     extra: Mapping[str, Any]
     max_concurrent: int = 64
     finish_wait_s: float = 300.0
+    container: ContainerConfig | None = None
 
     @classmethod
     def from_dagster(
@@ -232,6 +263,14 @@ class SubmititConfig:
         """From the executor config of a run; unset keys from the environment (``environ``,
         default ``os.environ``) or the built-in defaults."""
         config = resolve(config, environ)
+        container = parse_container(config.get("container"), "executor config container")
+        python = (config["python"] or "").split()
+        if container is not None and python and Path(python[0]).name in (*RUNTIMES, "singularity"):
+            raise ExecutorConfigError(
+                f"executor config container ({container.runtime}) and python ({config['python']!r}, "
+                "SEC_NODE_PYTHON) both start a container: with container, python is the job wrapper's "
+                "interpreter on the node; unset one of them"
+            )
         return cls(
             mode=config["mode"],
             folder=Path(config["folder"]).expanduser().absolute(),
@@ -249,6 +288,7 @@ class SubmititConfig:
             extra=dict(config.get("slurm_additional_parameters") or {}),
             max_concurrent=config["max_concurrent"],
             finish_wait_s=float(config.get("finish_wait_s", 300.0)),
+            container=container,
         )
 
 

@@ -28,6 +28,9 @@ from sec_assets.dagster_seam import (
     retry_mode,
 )
 from sec_assets.executor.config import CONFIG_SCHEMA, SubmititConfig, job_name, step_requests
+from sec_assets.executor.container import ContainerStep
+from sec_assets.executor.container_checks import check_container
+from sec_assets.executor.container_plan import container_step, shared_paths
 from sec_assets.executor.jobs import JobRecord
 from sec_assets.executor.node import run_dagster_step
 from sec_assets.executor.recovery import ORCHESTRATOR_EVENT, orchestrator_metadata
@@ -65,6 +68,8 @@ class SubmititStepHandler(StepHandler):
         self.jobs: dict[tuple[str, str], JobRecord] = {}  # (run id, step key) → latest job
         self.awaiting: list[JobRecord] = []  # steps that have ended, jobs not yet (post-job event)
         self.poller = SacctPoller(config.poll_interval_s)
+        # the container's binds and variables, resolved once per run (settings, DAGSTER_HOME)
+        self.shared = None if config.container is None else shared_paths(config.container, config.folder)
 
     @property
     def name(self) -> str:
@@ -128,7 +133,8 @@ class SubmititStepHandler(StepHandler):
         env = {e["name"]: e["value"] for e in ctx.execute_step_args.get_command_env()}
         exclude, why = self._nodes_to_avoid(ctx, step_key) if attempt > 0 else ([], "")
         ex = self._executor(folder, req, name, exclude)
-        job = ex.submit(run_dagster_step, env, self.config.signal_delay_s)
+        container = self._container(req)
+        job = ex.submit(run_dagster_step, env, self.config.signal_delay_s, container)
         record = JobRecord(str(job.job_id), name, step_key, attempt, folder, job=job, excluded=exclude)
         self.jobs[(run.run_id, step_key)] = record
         yield DagsterEvent.engine_event(
@@ -148,9 +154,23 @@ class SubmititStepHandler(StepHandler):
                     "cpus": int(req["cpus"]),
                     "stdout": MetadataValue.path(str(record.stdout)),
                     "stderr": MetadataValue.path(str(record.stderr)),
+                    **(
+                        {"container": f"{container.config.runtime} {container.config.image}"}
+                        if container is not None
+                        else {}
+                    ),
                 }
             ),
         )
+
+    def _container(self, req: Mapping[str, Any]) -> ContainerStep | None:
+        """The step's container (None: the node's python), its shared paths checked here first
+        (the node checks everything again, before any work: see container_checks)."""
+        if self.config.container is None or self.shared is None:
+            return None
+        step = container_step(self.config.container, self.shared, int(req["gpus"]))
+        check_container(step.config, step.binds, on_node=False)
+        return step
 
     def _nodes_to_avoid(self, ctx: StepHandlerContext, step_key: str) -> tuple[list[str], str]:
         """A retry stays off the nodes where an earlier attempt's job failed with its node

@@ -12,18 +12,50 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from sec_assets.executor.container import (
+    ContainerStep,
+    kill_command,
+    node_command,
+    passed_env_names,
+    runtime_env,
+)
+from sec_assets.executor.container_checks import check_container
 from sec_assets.executor.protocol import STOP_REPEAT_S, TIME_LIMIT_NOTICE, TIME_LIMIT_SIGNAL, step_env
 from sec_assets.executor.usage import GpuSampler
 
 
-def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
+def in_container(
+    container: ContainerStep, environ: Mapping[str, str]
+) -> tuple[list[str], dict[str, str], list[str] | None]:
+    """The step's argv and environment to run it inside ``container``, and how to kill that
+    container (podman, docker). Checks first that it can start here: raises
+    :class:`~sec_assets.executor.container_checks.ContainerUnavailable` naming the setting."""
+    check_container(container.config, container.binds, environ=environ)
+    inside = {**environ, **dict(container.env)}
+    names = passed_env_names(inside, container.config.env)
+    name = f"sec-{environ.get('SLURM_JOB_ID') or 'local'}-{os.getpid()}"
+    argv = node_command(
+        container.config, container.gpus, container.binds, names, name=name, user=(os.getuid(), os.getgid())
+    )
+    return argv, runtime_env(container.config, inside, names), kill_command(container.config, name)
+
+
+def run_dagster_step(
+    env: Mapping[str, str], signal_delay_s: int, container: ContainerStep | None = None
+) -> int:
     """Run ``dagster api execute_step`` as a child with ``env`` added; forward the time-limit signal.
 
     Submitted to submitit (pickled by reference: this module must be importable on the nodes,
     which it is wherever the step can run; jobs queued before the executor became a package refer
-    to ``sec_assets.executor.run_dagster_step``, which the package re-exports). ``sys.executable``
-    is the node's python.
+    to ``sec_assets.executor.run_dagster_step``, which the package re-exports). The step runs
+    under ``sys.executable``, the node's python — or, with ``container``, inside the container
+    (:func:`in_container`; this wrapper stays outside), after checking that it can start.
     """
+    child_env = {**os.environ, **env, **step_env(signal_delay_s)}
+    argv = [sys.executable, "-m", "dagster", "api", "execute_step"]
+    kill: list[str] | None = None
+    if container is not None:
+        argv, child_env, kill = in_container(container, child_env)
     # The step runs in its own process group. On SIGTERM (scancel, preemption, node drain) this
     # wrapper SIGKILLs that group at once, before the step's own interrupt handling can report a
     # misleading "interrupted" failure (Slurm signals the processes of a job in PID order: this
@@ -40,11 +72,7 @@ def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
         else {}
     )
     try:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "api", "execute_step"],
-            env={**os.environ, **env, **step_env(signal_delay_s)},
-            start_new_session=True,
-        )
+        child = subprocess.Popen(argv, env=child_env, start_new_session=True)
     finally:
         for sig, handler in ignored.items():
             signal.signal(sig, handler)
@@ -63,6 +91,9 @@ def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
     def terminated(signum: int, _frame: Any) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
+        if kill is not None:  # the container itself is not in that group
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                subprocess.run(kill, capture_output=True, timeout=30, check=False)
         print(
             f"sec_assets: got {signal.Signals(signum).name} from Slurm (scancel, preemption or node "
             "drain); the step process was stopped",
@@ -92,5 +123,6 @@ def run_dagster_step(env: Mapping[str, str], signal_delay_s: int) -> int:
             sampler.stop()
             print(sampler.line(), file=sys.stderr, flush=True)
     if code != 0:
-        raise RuntimeError(f"the step process exited with code {code}")
+        where = "" if container is None else f" (in the {container.config.runtime} container)"
+        raise RuntimeError(f"the step process{where} exited with code {code}")
     return code

@@ -132,3 +132,63 @@ def test_importing_the_executor_reads_no_environment_variable():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO, timeout=120
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+def test_the_container_setting_from_the_run_config_or_sec_container():
+    from sec_assets.executor.container import ContainerConfig
+
+    assert SubmititConfig.from_dagster(_run_config(), {}).container is None
+    run = {"runtime": "apptainer", "image": "/shared/images/sec-assets.sif", "binds": [], "env": []}
+    assert SubmititConfig.from_dagster(_run_config(container=run), {}).container == ContainerConfig(
+        "apptainer", "/shared/images/sec-assets.sif"
+    )
+    env = {"SEC_CONTAINER": "{runtime: podman, image: 'sec-assets:0.1.0', runtime_args: [--runtime, runc]}"}
+    assert SubmititConfig.from_dagster(_run_config(), env).container == ContainerConfig(
+        "podman", "sec-assets:0.1.0", runtime_args=("--runtime", "runc")
+    )
+    json_env = {"SEC_CONTAINER": '{"runtime": "docker", "image": "sec-assets:0.1.0"}'}
+    assert SubmititConfig.from_dagster(_run_config(), json_env).container == ContainerConfig(
+        "docker", "sec-assets:0.1.0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("apptainer", "SEC_CONTAINER must be a mapping with runtime and image, got 'apptainer'"),
+        (
+            "{runtime: lxc, image: x}",
+            "SEC_CONTAINER.runtime must be one of ('apptainer', 'podman', 'docker'), got 'lxc'",
+        ),
+        ("{runtime: [", "SEC_CONTAINER must be a YAML or JSON mapping: "),
+    ],
+)
+def test_a_bad_sec_container_is_refused_with_its_name(value, message):
+    with pytest.raises(ExecutorConfigError) as error:
+        env_defaults({"SEC_CONTAINER": value})
+    assert str(error.value).startswith(message)
+
+
+def test_python_that_starts_a_container_and_container_are_not_combined():
+    container = {"runtime": "apptainer", "image": "/x.sif", "binds": [], "env": []}
+    python = "apptainer exec --nv /x.sif python"
+    with pytest.raises(ExecutorConfigError) as error:
+        SubmititConfig.from_dagster(_run_config(container=container), {"SEC_NODE_PYTHON": python})
+    assert str(error.value) == (
+        f"executor config container (apptainer) and python ({python!r}, SEC_NODE_PYTHON) both start a "
+        "container: with container, python is the job wrapper's interpreter on the node; unset one of them"
+    )
+    # a venv's python stays the wrapper's interpreter
+    config = SubmititConfig.from_dagster(
+        _run_config(container=container, python="/shared/venv/bin/python"), {}
+    )
+    assert config.python == "/shared/venv/bin/python" and config.container is not None
+
+
+def test_a_campaigns_container_is_checked_by_the_same_rules():
+    from sec_assets.executor.config import check_config
+
+    assert check_config({"container": {"runtime": "podman", "image": "x"}}) == {}
+    assert check_config({"container": {"runtime": "podman"}}) == {
+        "container": "container.image must be an image (a SIF path or an image name), got None"
+    }

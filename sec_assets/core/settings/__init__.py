@@ -53,6 +53,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "load_settings",
+    "settings_file",
     "validated",
 ]
 
@@ -225,6 +226,13 @@ def validated(values: Mapping[str, Any], sources: Mapping[str, str] | None = Non
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
 
 
+def settings_file(env: Mapping[str, str] | None = None) -> Path:
+    """The settings file :func:`load_settings` reads: ``$SEC_CONFIG`` if set, else the project's
+    (it need not exist)."""
+    env = os.environ if env is None else env
+    return Path(env["SEC_CONFIG"]) if env.get("SEC_CONFIG") else PROJECT_CONFIG
+
+
 def load_settings(
     config_file: Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any
 ) -> Settings:
@@ -234,7 +242,7 @@ def load_settings(
     sources: dict[str, str] = {}
     if config_file is None:
         config_file = Path(env["SEC_CONFIG"]) if env.get("SEC_CONFIG") else None
-    path = config_file or PROJECT_CONFIG
+    path = config_file or settings_file(env)
     if path.is_file():
         loaded = yaml.safe_load(path.read_text()) or {}
         if not isinstance(loaded, dict):
