@@ -17,6 +17,7 @@ concurrent jobs are on different nodes.
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import polars as pl
 from dagster import AssetExecutionContext, Definitions, MaterializeResult, asset
@@ -28,6 +29,12 @@ from sec_assets.partitions import AUDIO_CLASS, CLASS_BACKFILL, audio_class_parti
 from sec_assets.resources import SecResource
 
 SLEEP_ENV = "SEC_SIMULATED_CLASS_S"
+# a start barrier: each step marks its start in this folder and waits (up to BARRIER_TIMEOUT_S) until
+# BARRIER_N steps have started, so that "the jobs run at once" does not depend on how fast a loaded
+# machine launches the runs (a run launched after another's job ended could reuse its node)
+BARRIER_DIR_ENV = "SEC_SIMULATED_BARRIER_DIR"
+BARRIER_N_ENV = "SEC_SIMULATED_BARRIER_N"
+BARRIER_TIMEOUT_S = 300.0
 PARTITION_ENV = "SEC_SIMULATED_PARTITION"
 NODE_CPUS = 4  # scripts/local_slurm.sh's nodes
 TABLE = "simulated_class_work"
@@ -47,6 +54,7 @@ CHUNKS = 4  # the rows arrive in chunks across the sleep, as a real step's shard
 @asset_boundary
 def simulated_class_work(context: AssetExecutionContext, sec: SecResource) -> MaterializeResult:
     seconds = float(os.environ.get(SLEEP_ENV, "1"))
+    _barrier(context)
 
     def one(key: str) -> MaterializeResult:
         def chunks() -> Iterator[pl.DataFrame]:
@@ -74,6 +82,23 @@ def simulated_class_work(context: AssetExecutionContext, sec: SecResource) -> Ma
         )
 
     return each_partition(context, one)
+
+
+def _barrier(context: AssetExecutionContext) -> None:
+    folder, n = os.environ.get(BARRIER_DIR_ENV), int(os.environ.get(BARRIER_N_ENV, "0"))
+    if not folder or n < 2:
+        return
+    here = Path(folder)
+    here.mkdir(parents=True, exist_ok=True)
+    (here / f"{context.run_id}-{context.retry_number}").touch()
+    deadline = time.monotonic() + BARRIER_TIMEOUT_S
+    while len(list(here.iterdir())) < n:
+        if time.monotonic() > deadline:
+            context.log.warning(
+                f"start barrier: {len(list(here.iterdir()))} of {n} steps after {BARRIER_TIMEOUT_S} s"
+            )
+            return
+        time.sleep(0.2)
 
 
 defs = Definitions(

@@ -21,7 +21,15 @@ PER_CLASS_S = 3.0
 
 
 def test_a_backfill_of_40_classes_with_k_10_is_4_runs_at_once_on_4_nodes(cluster_env, tmp_path):
-    env = {**cluster_env, "SEC_CLASSES_PER_RUN": "10", "SEC_SIMULATED_CLASS_S": str(PER_CLASS_S)}
+    env = {
+        **cluster_env,
+        "SEC_CLASSES_PER_RUN": "10",
+        "SEC_SIMULATED_CLASS_S": str(PER_CLASS_S),
+        # the 4 steps wait for each other to start: their overlap is what is checked, not the
+        # machine's speed at launching runs (a late run's job could take a node freed meanwhile)
+        "SEC_SIMULATED_BARRIER_DIR": str(tmp_path / "barrier"),
+        "SEC_SIMULATED_BARRIER_N": "4",
+    }
     with DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("audio_class", CLASSES)
     daemon = start_daemon(env, MODULE, tmp_path / "daemon.log")
