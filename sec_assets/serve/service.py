@@ -39,7 +39,7 @@ from sec_assets.serve.metrics import Metrics
 
 log = logging.getLogger("sec_assets.serve")
 
-LOG_FLUSH_SECONDS = 5.0
+LOG_FLUSH_SECONDS = 30.0  # and every RequestLog.flush_rows rows, and at shutdown
 
 
 class Service:
