@@ -64,8 +64,11 @@ class Service:
             svc.serve_max_batch_windows,
             svc.serve_max_wait_ms / 1000,
             on_batch=self._batched,
+            coming=lambda: self._preparing,
             name="sec-batcher",
         )
+        self._preparing = 0  # requests between arrival and their submission to the batcher
+        self._preparing_lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self.started_at = time.time()
@@ -119,13 +122,31 @@ class Service:
         if top < 1:
             raise ClipRefused(400, f"top_k must be at least 1, got {top}")
         request_id = uuid.uuid4().hex
-        clip = take_clip(
-            data, suffix_for(filename, content_type), request_id, self.recent.folder, self.policy, self.limits
-        )
+        self._prepare(+1)
+        prepared = False
         try:
-            rows = clip_windows(clip, served.params)
-            cut = time.perf_counter()
-            share = self.batcher.submit((served, rows), size=rows.height).result()
+            clip = take_clip(
+                data,
+                suffix_for(filename, content_type),
+                request_id,
+                self.recent.folder,
+                self.policy,
+                self.limits,
+            )
+            try:
+                rows = clip_windows(clip, served.params)
+                cut = time.perf_counter()
+                self._prepare(-1)  # before the submit: the batcher must not wait for this request itself
+                prepared = True
+                future = self.batcher.submit((served, rows), size=rows.height)
+            except BaseException:
+                self.recent.forget(clip.path)
+                raise
+        finally:
+            if not prepared:
+                self._prepare(-1)
+        try:
+            share = future.result()
         except BaseException:
             self.recent.forget(clip.path)
             raise
@@ -174,6 +195,10 @@ class Service:
         self.requests_log.add(log_rows(share, request_id, received, day_of(received), latency_ms))
         self._count(share, latency_ms)
         return body
+
+    def _prepare(self, step: int) -> None:
+        with self._preparing_lock:
+            self._preparing += step
 
     def feedback(self, correction: Correction) -> Kept:
         clip = self.recent.clip(correction.request_id)

@@ -3,8 +3,9 @@
 Requests :meth:`Batcher.submit` an item and wait on its future; one worker thread takes the first
 waiting item, waits up to ``max_wait`` seconds for others while the batch holds fewer than
 ``max_size`` units (windows), and runs ``run(items)`` once for all of them — so eight clients
-share forward passes instead of queueing one behind another. An item larger than ``max_size`` is
-a batch of its own, never split (its answer comes from one pass, with one set of models). An
+share forward passes instead of queueing one behind another. It does not wait at all when nothing
+else is queued and ``coming()`` says no other item is being prepared: a lone request pays no wait.
+An item larger than ``max_size`` is a batch of its own, never split (its answer comes from one pass, with one set of models). An
 exception of ``run`` fails every future of its batch and the worker goes on. The same pattern as
 Triton's, LitServe's and Ray Serve's dynamic batchers, kept in-process (their servers would be a
 second deployment); written here because it is a few dozen lines around :mod:`queue`.
@@ -47,6 +48,7 @@ class Batcher(Generic[T, R]):
         max_size: int,
         max_wait: float,
         on_batch: Callable[[BatchStats], Any] | None = None,
+        coming: Callable[[], int] | None = None,
         name: str = "batcher",
     ) -> None:
         if max_size < 1:
@@ -55,6 +57,7 @@ class Batcher(Generic[T, R]):
         self.max_size = max_size
         self.max_wait = max_wait
         self._on_batch = on_batch
+        self._coming = coming  # how many items are being prepared and will be submitted soon
         self._queue: queue.Queue[_Job[T, R] | None] = queue.Queue()
         self._held: _Job[T, R] | None = None  # taken from the queue but too large for the batch
         self._stopped = threading.Event()
@@ -92,6 +95,8 @@ class Batcher(Generic[T, R]):
             deadline = first.queued_at + self.max_wait
             stop = False
             while units < self.max_size:
+                if self._alone():
+                    break  # nobody else is on the way: waiting would only add latency
                 try:
                     job = self._next(deadline - time.perf_counter())
                 except queue.Empty:
@@ -109,6 +114,9 @@ class Batcher(Generic[T, R]):
                 while (rest := self._take_rest()) is not None:
                     self._pass([rest], rest.size)
                 return
+
+    def _alone(self) -> bool:
+        return self._coming is not None and self._held is None and self._queue.empty() and self._coming() == 0
 
     def _take_rest(self) -> _Job[T, R] | None:
         try:

@@ -76,3 +76,19 @@ def test_stop_finishes_queued_work_then_refuses():
     assert [f.result(5) for f in futures] == [1, 2, 3, 4, 5]
     with pytest.raises(RuntimeError, match="stopped"):
         b.submit(1)
+
+
+def test_a_lone_request_does_not_wait_when_nothing_else_is_coming():
+    coming = [0]
+    b = Batcher(lambda items: items, max_size=64, max_wait=5.0, coming=lambda: coming[0])
+    started = time.perf_counter()
+    assert b.submit("x").result(10) == "x"
+    assert time.perf_counter() - started < 2.5  # not the 5-s max_wait
+    coming[0] = 1  # another request is being prepared: the batch waits for it
+    first = b.submit("a")
+    time.sleep(0.3)
+    assert not first.done()
+    coming[0] = 0
+    second = b.submit("b")
+    assert (first.result(10), second.result(10)) == ("a", "b")
+    b.stop()
