@@ -6,9 +6,10 @@ waiting item, waits up to ``max_wait`` seconds for others while the batch holds 
 share forward passes instead of queueing one behind another. It does not wait at all when nothing
 else is queued and ``coming()`` says no other item is being prepared: a lone request pays no wait.
 An item larger than ``max_size`` is a batch of its own, never split (its answer comes from one
-pass, with one set of models). An exception of ``run`` fails every future of its batch and the worker goes on. The same pattern as
-Triton's, LitServe's and Ray Serve's dynamic batchers, kept in-process (their servers would be a
-second deployment); written here because it is a few dozen lines around :mod:`queue`.
+pass, with one set of models). An exception of ``run`` fails every future of its batch and the
+worker goes on. The same pattern as Triton's, LitServe's and Ray Serve's dynamic batchers, kept
+in-process (their servers would be a second deployment); written here because it is a few dozen
+lines around :mod:`queue`.
 """
 
 from __future__ import annotations
